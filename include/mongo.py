@@ -1,7 +1,7 @@
 """The one place that builds a MongoDB client.
 
-Product code calls :func:`get_database`; the server comes from ``MONGO_URI``
-or, inside Airflow, the ``mongo_default`` connection. Locally both point at
+Product code calls :func:`get_client` and :func:`get_database`. The server
+comes from ``MONGO_URI`` or, inside Airflow, the ``mongo_default`` connection. Locally both point at
 the stack's MongoDB stand-in, in production at Atlas.
 """
 

@@ -18,8 +18,8 @@ CLIENT_ID_PATTERN = re.compile(r"^[a-z][a-z0-9-]{2,40}[a-z0-9]$")
 PREFIX_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,14}[a-z0-9]$")
 DEFAULT_PREFIX = "cdx"
 
-# Transfer Family server ids are "s-" and 17 hex digits; the local gateway
-# uses a fixed id of that shape so login secret names look like production.
+# Transfer Family server ids are "s-" followed by 17 hex digits. The local
+# gateway uses a fixed id of that shape, so login secret names match production.
 SERVER_ID_PATTERN = re.compile(r"^s-[0-9a-f]{17}$")
 DEFAULT_SERVER_ID = "s-0000000000000000a"
 
