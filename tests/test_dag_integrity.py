@@ -17,7 +17,7 @@ PARSE_BUDGET_SECONDS = 5.0
 def dag_bag():
     from airflow.dag_processing.dagbag import DagBag
 
-    return DagBag(dag_folder=str(DAGS_FOLDER), include_examples=False)
+    return DagBag(dag_folder=str(DAGS_FOLDER))
 
 
 def test_dag_files_exist():
@@ -33,7 +33,7 @@ def test_dag_file_parse_time(dag_file):
     from airflow.dag_processing.dagbag import DagBag
 
     started = time.perf_counter()
-    bag = DagBag(dag_folder=str(dag_file), include_examples=False)
+    bag = DagBag(dag_folder=str(dag_file))
     elapsed = time.perf_counter() - started
 
     assert bag.import_errors == {}

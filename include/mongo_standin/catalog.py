@@ -124,7 +124,9 @@ def _index_key(spec: Mapping[str, Any]) -> list[tuple[str, int]]:
 
 def _same_index(existing: Mapping[str, Any], key: list, options: Mapping[str, Any]) -> bool:
     existing_options = {k: v for k, v in existing.items() if k in SUPPORTED_INDEX_OPTIONS}
-    requested = {k: v for k, v in options.items() if v not in (None, False)}
+    # Compare by identity: ``0 in (None, False)`` is true in Python, and a TTL
+    # index with expireAfterSeconds=0 must still match itself.
+    requested = {k: v for k, v in options.items() if v is not None and v is not False}
     return list(existing["key"].items()) == key and existing_options == requested
 
 

@@ -253,3 +253,12 @@ def test_bulk_write_without_errors(mongo_db):
     assert result.modified_count == 1
     assert result.deleted_count == 0
     assert mongo_db.items.find_one({"_id": 1})["n"] == 2
+
+
+def test_create_zero_ttl_index_twice(mongo_db):
+    first = mongo_db.sessions.create_index("expires_at", expireAfterSeconds=0)
+    second = mongo_db.sessions.create_index("expires_at", expireAfterSeconds=0)
+
+    assert first == second
+    indexes = {index["name"]: index for index in mongo_db.sessions.list_indexes()}
+    assert indexes[first]["expireAfterSeconds"] == 0
