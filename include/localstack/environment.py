@@ -110,6 +110,8 @@ def build_env(settings: StackSettings) -> dict[str, str]:
         # production the trust policy names transfer.amazonaws.com.
         "SFTP_GATEWAY_PRINCIPAL_ARN": settings.gateway_arn,
         "SES_SENDER": settings.ses_sender,
+        # Failure alerts of the DAGs go here; moto SES keeps them readable.
+        "OPS_ALERT_EMAIL": f"ops@{settings.ses_sender.rpartition('@')[2]}",
         "MONGO_URI": settings.mongo_uri,
         "AIRFLOW_HOME": str(airflow_home),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
