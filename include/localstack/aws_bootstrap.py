@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import logging
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
@@ -139,9 +141,9 @@ def bootstrap_operator(endpoint: str, prefix: str) -> AccessKey:
         created = iam.create_access_key(UserName=user)["AccessKey"]
     except (ClientError, BotoCoreError) as exc:
         raise StackError(
-            f"bootstrapping the operator {user} at {endpoint} failed: {exc}; the emulator "
-            "allows only the first few calls without credentials, so run `down` and `up` "
-            "to start it afresh"
+            f"bootstrapping the operator {user} at {endpoint} failed: {exc}. The emulator "
+            "allows only the first few calls without credentials, so start it afresh "
+            "(`down` and `up`, or restart its container) and bootstrap again"
         ) from exc
     key = AccessKey(created["AccessKeyId"], created["SecretAccessKey"], arn)
 
@@ -154,6 +156,32 @@ def bootstrap_operator(endpoint: str, prefix: str) -> AccessKey:
         )
     log.info("operator %s bootstrapped with access key %s", arn, key.access_key_id)
     return key
+
+
+def emulator_access_keys(endpoint: str) -> dict[str, set[str]]:
+    """Return each IAM user name in the emulator with the ids of its access keys.
+
+    Reads moto's ``/moto-api/data.json``, which IAM authentication does not
+    check or count, so this spends none of the unauthenticated calls that the
+    operator's bootstrap needs. Any AWS call, even a signed one with stale
+    keys, would spend one while they last.
+
+    :raises StackError: when the request fails or returns no JSON.
+    """
+    url = f"{endpoint.rstrip('/')}/moto-api/data.json"
+    try:
+        # NOTE: the route returns the emulator's whole state, secret values
+        # included. Only user names and access key ids are kept here.
+        with urllib.request.urlopen(url, timeout=CLIENT_CONFIG.read_timeout) as response:  # noqa: S310
+            state = json.loads(response.read())
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise StackError(f"reading the emulator's state from {url} failed: {exc}") from exc
+
+    iam = state.get("iam", {})
+    users: dict[str, set[str]] = {user["name"]: set() for user in iam.get("User", [])}
+    for key in iam.get("AccessKey", []):
+        users.setdefault(key["user_name"], set()).add(key["access_key_id"])
+    return users
 
 
 def ensure_gateway(endpoint: str, operator: AccessKey, prefix: str, stored: AccessKey | None):

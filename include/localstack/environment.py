@@ -28,6 +28,26 @@ DEFAULT_SES_SENDER = "exchange@example.com"
 
 
 @dataclass(frozen=True)
+class ExchangeSettings:
+    """Addresses, names and keys of the exchange's services, as one client sees them."""
+
+    endpoint: str
+    prefix: str
+    server_id: str
+    ses_sender: str
+    operator: AccessKey
+    gateway_arn: str
+    sftp_host: str
+    sftp_port: int
+    sftp_public_key: str
+    sftp_fingerprint: str
+    mongo_uri: str
+    secret_service_url: str | None = None
+    secret_service_token: str | None = None
+    secret_service_ca_file: Path | None = None
+
+
+@dataclass(frozen=True)
 class StackSettings:
     """Ports, keys and names of the running parts, from which the environment is built."""
 
@@ -89,19 +109,17 @@ def mongo_connection(uri: str) -> str:
     return json.dumps(connection)
 
 
-def build_env(settings: StackSettings) -> dict[str, str]:
-    """Return the variables of ``stack.env`` for the running stack."""
-    endpoint = f"http://{LOOPBACK}:{settings.moto_port}"
-    airflow_home = settings.state.airflow_home
+def exchange_env(settings: ExchangeSettings) -> dict[str, str]:
+    """Return the AWS, SFTP, MongoDB and secret service variables of the DAGs and tools."""
     env = {
-        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ENDPOINT_URL": settings.endpoint,
         "AWS_DEFAULT_REGION": REGION,
         "AWS_ACCESS_KEY_ID": settings.operator.access_key_id,
         "AWS_SECRET_ACCESS_KEY": settings.operator.secret_access_key,
         "AWS_ACCOUNT_ID": account_id(settings.operator.arn),
         "AWS_EC2_METADATA_DISABLED": "true",
         "EXCHANGE_PREFIX": settings.prefix,
-        "SFTP_HOST": LOOPBACK,
+        "SFTP_HOST": settings.sftp_host,
         "SFTP_PORT": str(settings.sftp_port),
         "SFTP_SERVER_ID": settings.server_id,
         "SFTP_HOST_PUBLIC_KEY": settings.sftp_public_key,
@@ -113,19 +131,50 @@ def build_env(settings: StackSettings) -> dict[str, str]:
         # Failure alerts of the DAGs go here; moto SES keeps them readable.
         "OPS_ALERT_EMAIL": f"ops@{settings.ses_sender.rpartition('@')[2]}",
         "MONGO_URI": settings.mongo_uri,
-        "AIRFLOW_HOME": str(airflow_home),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home / 'airflow.db'}",
-        "AIRFLOW_CONN_AWS_DEFAULT": aws_connection(endpoint, settings.operator),
+        "AIRFLOW_CONN_AWS_DEFAULT": aws_connection(settings.endpoint, settings.operator),
         "AIRFLOW_CONN_MONGO_DEFAULT": mongo_connection(settings.mongo_uri),
-        "PYTHONPATH": str(REPO_ROOT),
     }
-    if settings.secret_service_port is not None and settings.secret_service_token:
-        env["SECRET_SERVICE_URL"] = f"https://{LOOPBACK}:{settings.secret_service_port}"
+    if settings.secret_service_url and settings.secret_service_token:
+        env["SECRET_SERVICE_URL"] = settings.secret_service_url
         env["SECRET_SERVICE_TOKEN"] = settings.secret_service_token
-        env["SECRET_SERVICE_CA_FILE"] = str(settings.state.tls_dir / "dev-cert.pem")
+        env["SECRET_SERVICE_CA_FILE"] = str(settings.secret_service_ca_file)
+    return env
+
+
+def build_env(settings: StackSettings) -> dict[str, str]:
+    """Return the variables of ``stack.env`` for the running stack."""
+    secret_service_url = None
+    if settings.secret_service_port is not None:
+        secret_service_url = f"https://{LOOPBACK}:{settings.secret_service_port}"
+    env = exchange_env(
+        ExchangeSettings(
+            endpoint=f"http://{LOOPBACK}:{settings.moto_port}",
+            prefix=settings.prefix,
+            server_id=settings.server_id,
+            ses_sender=settings.ses_sender,
+            operator=settings.operator,
+            gateway_arn=settings.gateway_arn,
+            sftp_host=LOOPBACK,
+            sftp_port=settings.sftp_port,
+            sftp_public_key=settings.sftp_public_key,
+            sftp_fingerprint=settings.sftp_fingerprint,
+            mongo_uri=settings.mongo_uri,
+            secret_service_url=secret_service_url,
+            secret_service_token=settings.secret_service_token,
+            secret_service_ca_file=settings.state.tls_dir / "dev-cert.pem",
+        )
+    )
+    airflow_home = settings.state.airflow_home
+    env.update(
+        {
+            "AIRFLOW_HOME": str(airflow_home),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home / 'airflow.db'}",
+            "PYTHONPATH": str(REPO_ROOT),
+        }
+    )
     if settings.airflow_port is not None:
         env.update(airflow_server_env(settings.airflow_port))
     return env

