@@ -1,0 +1,253 @@
+"""Timed paths of the ingestion benchmark; the runner calls each in a fresh process.
+
+Every function returns records, seconds and the peak RSS growth during the
+timed work (sampled every 10 ms against the RSS just before it).
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+from pymongo import monitoring
+
+# pandas.read_json(lines=True) was fastest with chunks of 2,000 to 5,000
+# lines in a sweep from 500 to 100,000 (and the whole file); larger chunks
+# are slower and hold more memory. 5,000 gives pandas its best case.
+PANDAS_CHUNK_LINES = 5_000
+
+
+class RssSampler:
+    """Sample this process's RSS in a thread; report the peak above the starting RSS."""
+
+    def __init__(self, interval: float = 0.01):
+        self._process = psutil.Process()
+        self._interval = interval
+        self._stop = threading.Event()
+        self.baseline = self._process.memory_info().rss
+        self.peak = self.baseline
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._process.memory_info().rss)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            self.peak = max(self.peak, self._process.memory_info().rss)
+
+    @property
+    def growth_mib(self) -> float:
+        """Peak RSS above the baseline, in MiB."""
+        return (self.peak - self.baseline) / (1024 * 1024)
+
+
+def run_bare(paths: list[str]) -> dict[str, Any]:
+    """Parse every line with json.loads and nothing else."""
+    import json as json_module
+
+    loads = json_module.loads
+    records = 0
+    with RssSampler() as rss:
+        started = time.perf_counter()
+        for path in paths:
+            with open(path, "rb") as file:
+                for line in file:
+                    loads(line)
+                    records += 1
+        elapsed = time.perf_counter() - started
+    return {"records": records, "seconds": elapsed, "rss_growth_mib": rss.growth_mib}
+
+
+def run_pipeline(paths: list[str], spool_dir: str) -> dict[str, Any]:
+    """Run the ingestion parse pass (prepare_object) on each file, spooling to ``spool_dir``."""
+    from datetime import UTC, datetime
+
+    from include.ingestion.config import IngestionSettings
+    from include.ingestion.documents import DocumentEncoder, Provenance
+    from include.ingestion.prepare import prepare_object
+    from include.ingestion.spool import Spool
+
+    settings = IngestionSettings()
+    records = batches = bad = 0
+    with RssSampler() as rss:
+        started = time.perf_counter()
+        for path in paths:
+            key = f"incoming/{Path(path).name}"
+            provenance = Provenance(
+                "bench-client", "cdx-bench-client", key, "v1", '"etag"', datetime.now(UTC), "bench"
+            )
+            with open(path, "rb") as body, Spool(settings.batch_size, spool_dir) as spool:
+                prepared = prepare_object(
+                    body, key, DocumentEncoder(provenance), spool, settings, "bench-client/"
+                )
+                spool.flush()
+                records += prepared.valid_records
+                bad += prepared.bad_records
+                batches += spool.batches
+        elapsed = time.perf_counter() - started
+    return {
+        "records": records,
+        "bad_records": bad,
+        "batches": batches,
+        "seconds": elapsed,
+        "rss_growth_mib": rss.growth_mib,
+    }
+
+
+def run_pipeline_without_bson(paths: list[str], spool_dir: str) -> dict[str, Any]:
+    """Run the parse pass with BSON encoding replaced by a constant, to show its share.
+
+    A design that hands dicts to pymongo does this encoding inside
+    ``bulk_write``, so this figure is the one to compare with such designs.
+    """
+    from include.ingestion import documents
+
+    def encode_nothing(self, record, key, line, record_hash):
+        record["_id"] = key
+        return b"\x05\x00\x00\x00\x00"
+
+    documents.DocumentEncoder.encode = encode_nothing
+    return run_pipeline(paths, spool_dir)
+
+
+def run_dict_batches(paths: list[str]) -> dict[str, Any]:
+    """Model the common alternative: lists of 1,000 document dicts handed to pymongo.
+
+    Same reading, parsing, validation and keys as the pipeline, but no spool:
+    each document is a dict with ``_id``, ``client_id`` and a ``_provenance``
+    dict, kept in a list until 1,000 are collected (pymongo would encode them
+    inside ``bulk_write``). Such a design cannot quarantine a file before
+    loading it; it is here only to compare costs.
+    """
+    import hashlib
+    import json as json_module
+    from datetime import UTC, datetime
+
+    from include.ingestion.readers import iter_lines
+    from include.ingestion.records import check_fhir_resource
+
+    records = batches = 0
+    with RssSampler() as rss:
+        started = time.perf_counter()
+        for path in paths:
+            resource_type = Path(path).name.split(".", 1)[0]
+            base = {"client_id": "bench-client", "bucket": "cdx-bench-client", "key": path,
+                    "version_id": "v1", "etag": '"e"', "ingested_at": datetime.now(UTC),
+                    "dag_run_id": "bench"}  # fmt: skip
+            batch: list[dict[str, Any]] = []
+            with open(path, "rb") as file:
+                for line_no, line in iter_lines(file, 16 * 1024 * 1024):
+                    record = json_module.loads(line.decode("utf-8"))
+                    key = (
+                        f"bench-client/{resource_type}/{check_fhir_resource(record, resource_type)}"
+                    )
+                    provenance = base.copy()
+                    provenance["line"] = line_no
+                    provenance["record_hash"] = hashlib.sha256(line.rstrip(b"\r\n")).hexdigest()
+                    record["_id"] = key
+                    record["client_id"] = "bench-client"
+                    record["_provenance"] = provenance
+                    batch.append(record)
+                    records += 1
+                    if len(batch) == 1000:
+                        batches += 1
+                        batch = []
+            batches += 1 if batch else 0
+        elapsed = time.perf_counter() - started
+    return {
+        "records": records,
+        "batches": batches,
+        "seconds": elapsed,
+        "rss_growth_mib": rss.growth_mib,
+    }
+
+
+def run_pandas(paths: list[str]) -> dict[str, Any]:
+    """Read each file with pandas.read_json(lines=True) in chunks of PANDAS_CHUNK_LINES lines."""
+    import pandas as pd
+
+    records = 0
+    with RssSampler() as rss:
+        started = time.perf_counter()
+        for path in paths:
+            with pd.read_json(path, lines=True, chunksize=PANDAS_CHUNK_LINES) as reader:
+                for frame in reader:
+                    records += len(frame)
+        elapsed = time.perf_counter() - started
+    return {"records": records, "seconds": elapsed, "rss_growth_mib": rss.growth_mib}
+
+
+class UpdateCounter(monitoring.CommandListener):
+    """Count the ``update`` commands pymongo sends (one bulk_write may send several)."""
+
+    def __init__(self):
+        self.count = 0
+
+    def started(self, event):
+        if event.command_name == "update":
+            self.count += 1
+
+    def succeeded(self, event):
+        pass
+
+    def failed(self, event):
+        pass
+
+
+def _first_lines(path: str, directory: str, count: int) -> Path:
+    sample = Path(directory) / "write-sample.ndjson"
+    with open(path, "rb") as source, open(sample, "wb") as out:
+        out.writelines(itertools.islice(source, count))
+    return sample
+
+
+def run_writes(path: str, spool_dir: str, documents: int, mongo_uri: str) -> dict[str, Any]:
+    """Load the first ``documents`` records of ``path``; count bulk writes and update commands."""
+    from datetime import UTC, datetime
+
+    from pymongo import MongoClient
+
+    from include.ingestion.config import IngestionSettings
+    from include.ingestion.documents import DocumentEncoder, Provenance
+    from include.ingestion.loader import load_spool
+    from include.ingestion.prepare import prepare_object
+    from include.ingestion.report import ErrorReport
+    from include.ingestion.spool import Spool
+
+    sample = _first_lines(path, spool_dir, documents)
+    key = f"incoming/{Path(path).name}"
+    settings = IngestionSettings()
+    encoder = DocumentEncoder(
+        Provenance("bench-client", "cdx-bench-client", key, "v1", '"e"', datetime.now(UTC), "bench")
+    )
+    counter = UpdateCounter()
+    client = MongoClient(mongo_uri, event_listeners=[counter])
+    collection = client["bench"][f"fhir_{Path(path).name.split('.')[0]}"]
+    collection.drop()
+    try:
+        with open(sample, "rb") as body, Spool(settings.batch_size, spool_dir) as spool:
+            prepare_object(body, key, encoder, spool, settings, "bench-client/")
+            started = time.perf_counter()
+            counts = load_spool(collection, spool, ErrorReport())
+            elapsed = time.perf_counter() - started
+        stored = collection.count_documents({})
+    finally:
+        client["bench"].drop_collection(collection.name)
+        client.close()
+    return {
+        "documents": stored,
+        "seconds": elapsed,
+        "bulk_write_calls": counts.bulk_writes,
+        "update_commands": counter.count,
+        "inserted": counts.inserted,
+    }

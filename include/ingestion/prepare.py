@@ -1,0 +1,282 @@
+"""The parse pass: read one object once, validate and key every record, spool BSON batches.
+
+Nothing is written to MongoDB here. The caller looks at the result, then
+either loads the spool or quarantines the object, so a file that fails the
+bad-record threshold leaves no partial load behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from include.ingestion.config import IngestionSettings
+from include.ingestion.documents import DocumentEncoder
+from include.ingestion.formats import FileFormat, Kind, format_from_name, resolve_with_content
+from include.ingestion.readers import (
+    Content,
+    HashingReader,
+    describe_decode_error,
+    drain,
+    gzip_errors,
+    iter_csv_rows,
+    iter_json_values,
+    iter_lines,
+)
+from include.ingestion.records import (
+    BadRecord,
+    CsvTable,
+    check_fhir_resource,
+    check_json_record,
+    json_record_key,
+)
+from include.ingestion.report import (
+    INVALID_JSON,
+    NO_RECORDS,
+    RECORD_TOO_LARGE,
+    TOO_MANY_BAD_RECORDS,
+    ErrorReport,
+    FileRejected,
+    bad_share_exceeded,
+)
+from include.ingestion.spool import Spool
+
+LOAD = "load"
+QUARANTINE = "quarantine"
+IGNORE = "ignore"
+
+
+@dataclass
+class PreparedFile:
+    """Outcome of the parse pass over one object version."""
+
+    fmt: FileFormat
+    report: ErrorReport
+    valid_records: int = 0
+    duplicate_keys: int = 0
+    rejection: FileRejected | None = None
+    sha256: str = ""
+    size: int = 0
+    utf8_bom: bool = False
+    decision: str = LOAD
+    reason: str | None = None
+    message: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def bad_records(self) -> int:
+        """Number of records that failed validation."""
+        return self.report.total
+
+    def summary(self) -> dict[str, Any]:
+        """Return the counts and the decision, for the ledger and the error report."""
+        return {
+            "format": self.fmt.kind.value,
+            "dataset": self.fmt.dataset,
+            "gzip": self.fmt.compressed,
+            "utf8_bom": self.utf8_bom,
+            "valid_records": self.valid_records,
+            "bad_records": self.bad_records,
+            "duplicate_keys": self.duplicate_keys,
+            "decision": self.decision,
+            "reason": self.reason,
+            "message": self.message,
+        }
+
+
+def prepare_object(
+    body: Any,
+    key: str,
+    encoder: DocumentEncoder,
+    spool: Spool,
+    settings: IngestionSettings,
+    id_prefix: str,
+) -> PreparedFile:
+    """Parse the object ``body`` (anything with ``read``) named ``key`` into ``spool``.
+
+    ``id_prefix`` is ``<client_id>/``; the dataset name is appended to it.
+    The returned decision is LOAD, QUARANTINE (with a reason) or IGNORE for
+    the FHIR exporter's ``log.ndjson``.
+    """
+    fmt = format_from_name(key)
+    prepared = PreparedFile(fmt=fmt, report=ErrorReport(max_listed=settings.max_listed_errors))
+    raw = HashingReader(body)
+    try:
+        with gzip_errors():
+            content = Content(raw, fmt.compressed)
+            prepared.utf8_bom = content.bom
+            fmt = resolve_with_content(fmt, content.head)
+            fmt = FileFormat(fmt.kind, fmt.dataset, content.compressed)
+            prepared.fmt = fmt
+            if fmt.loads_records:
+                prefix = f"{id_prefix}{fmt.dataset}/"
+                prepared.valid_records = _parse_records(
+                    content.stream, fmt, prefix, encoder, spool, prepared.report, settings
+                )
+    except FileRejected as rejection:
+        prepared.rejection = rejection
+    prepared.duplicate_keys = spool.duplicates
+
+    drain(raw)
+    prepared.sha256 = raw.sha256
+    prepared.size = raw.size
+    _decide(prepared, settings)
+    return prepared
+
+
+def _decide(prepared: PreparedFile, settings: IngestionSettings) -> None:
+    if prepared.rejection is None and not prepared.fmt.loads_records:
+        prepared.decision = IGNORE
+        prepared.message = "FHIR Bulk Data exporter log: kept in processed/, not loaded"
+        return
+    if prepared.rejection is None and prepared.valid_records + prepared.bad_records == 0:
+        prepared.rejection = FileRejected(NO_RECORDS, "the file contains no records")
+    if prepared.rejection is not None:
+        prepared.decision = QUARANTINE
+        prepared.reason = prepared.rejection.reason
+        prepared.message = prepared.rejection.message
+        prepared.details = prepared.rejection.to_dict()
+        return
+    if bad_share_exceeded(prepared.valid_records, prepared.bad_records, settings.max_bad_share):
+        total = prepared.valid_records + prepared.bad_records
+        prepared.decision = QUARANTINE
+        prepared.reason = TOO_MANY_BAD_RECORDS
+        prepared.message = (
+            f"{prepared.bad_records} of {total} records are invalid, above the "
+            f"allowed share of {settings.max_bad_share:.2%} (INGESTION_MAX_BAD_SHARE)"
+        )
+
+
+def _parse_records(
+    stream: IO[bytes],
+    fmt: FileFormat,
+    prefix: str,
+    encoder: DocumentEncoder,
+    spool: Spool,
+    report: ErrorReport,
+    settings: IngestionSettings,
+) -> int:
+    max_bytes = settings.max_record_bytes
+    if fmt.kind is Kind.FHIR_NDJSON:
+        return _parse_fhir_lines(stream, fmt.dataset, prefix, encoder, spool, report, max_bytes)
+    key_fields = settings.key_columns.get(fmt.dataset, ())
+    if fmt.kind is Kind.NDJSON:
+        records = _json_lines(stream, max_bytes, report)
+        return _parse_json_records(records, key_fields, prefix, encoder, spool, report)
+    if fmt.kind is Kind.JSON:
+        records = iter_json_values(stream, max_bytes)
+        return _parse_json_records(records, key_fields, prefix, encoder, spool, report)
+    delimiter = "\t" if fmt.kind is Kind.TSV else ","
+    return _parse_csv(stream, delimiter, key_fields, prefix, encoder, spool, report, max_bytes)
+
+
+def _parse_fhir_lines(
+    stream: IO[bytes],
+    resource_type: str,
+    prefix: str,
+    encoder: DocumentEncoder,
+    spool: Spool,
+    report: ErrorReport,
+    max_bytes: int,
+) -> int:
+    """Parse FHIR NDJSON; the hot path of large exports, so it stays flat."""
+    loads = json.loads
+    sha256 = hashlib.sha256
+    encode = encoder.encode
+    add = spool.add
+    valid = 0
+    for line_no, line in iter_lines(stream, max_bytes):
+        if line is None:
+            report.add(line_no, RECORD_TOO_LARGE, f"the line is longer than {max_bytes} bytes")
+            continue
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise describe_decode_error(exc, line_no) from None
+        try:
+            record = loads(text)
+        except ValueError as exc:
+            if text.strip():
+                report.add(line_no, INVALID_JSON, f"invalid JSON: {exc}")
+            continue
+        try:
+            key = prefix + check_fhir_resource(record, resource_type)
+            record_hash = sha256(line.rstrip(b"\r\n")).hexdigest()
+            add(key, record_hash, line_no, encode(record, key, line_no, record_hash))
+        except BadRecord as bad:
+            report.add(line_no, bad.reason, bad.message)
+            continue
+        valid += 1
+    return valid
+
+
+def _json_lines(
+    stream: IO[bytes], max_bytes: int, report: ErrorReport
+) -> Iterator[tuple[int, Any]]:
+    """Yield ``(line, record)`` of generic NDJSON, reporting unparsable lines."""
+    for line_no, line in iter_lines(stream, max_bytes):
+        if line is None:
+            report.add(line_no, RECORD_TOO_LARGE, f"the line is longer than {max_bytes} bytes")
+            continue
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise describe_decode_error(exc, line_no) from None
+        if not text.strip():
+            continue
+        try:
+            yield line_no, json.loads(text)
+        except ValueError as exc:
+            report.add(line_no, INVALID_JSON, f"invalid JSON: {exc}")
+
+
+def _parse_json_records(
+    records: Iterator[tuple[int, Any]],
+    key_fields: tuple[str, ...],
+    prefix: str,
+    encoder: DocumentEncoder,
+    spool: Spool,
+    report: ErrorReport,
+) -> int:
+    valid = 0
+    for line_no, value in records:
+        try:
+            record = check_json_record(value)
+            key, record_hash = json_record_key(record, key_fields, prefix)
+            spool.add(key, record_hash, line_no, encoder.encode(record, key, line_no, record_hash))
+        except BadRecord as bad:
+            report.add(line_no, bad.reason, bad.message)
+            continue
+        valid += 1
+    return valid
+
+
+def _parse_csv(
+    stream: IO[bytes],
+    delimiter: str,
+    key_columns: tuple[str, ...],
+    prefix: str,
+    encoder: DocumentEncoder,
+    spool: Spool,
+    report: ErrorReport,
+    max_bytes: int,
+) -> int:
+    rows = iter_csv_rows(stream, delimiter, max_bytes)
+    first = next(rows, None)
+    if first is None:
+        return 0
+    header_line, header = first
+    table = CsvTable(header, key_columns, header_line)
+    valid = 0
+    for line_no, row in rows:
+        try:
+            record, key, record_hash = table.row_record(row, prefix)
+            spool.add(key, record_hash, line_no, encoder.encode(record, key, line_no, record_hash))
+        except BadRecord as bad:
+            report.add(line_no, bad.reason, bad.message)
+            continue
+        valid += 1
+    return valid

@@ -1,0 +1,209 @@
+"""Streaming readers: gzip, BOM, checksums, lines, JSON values, CSV rows."""
+
+import gzip
+import hashlib
+import io
+import tracemalloc
+
+import pytest
+
+from include.ingestion import readers, report
+from include.ingestion.readers import (
+    Content,
+    HashingReader,
+    drain,
+    gzip_errors,
+    iter_csv_rows,
+    iter_json_values,
+    iter_lines,
+    iter_text_lines,
+)
+from include.ingestion.report import FileRejected
+
+
+class GeneratedStream(io.RawIOBase):
+    """A raw stream of ``count`` copies of ``line``, produced on demand."""
+
+    def __init__(self, line: bytes, count: int):
+        self._line = line
+        self._left = count
+        self._pending = b""
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        while len(self._pending) < len(buffer) and self._left:
+            take = min(self._left, 1024)
+            self._pending += self._line * take
+            self._left -= take
+        count = min(len(buffer), len(self._pending))
+        buffer[:count] = self._pending[:count]
+        self._pending = self._pending[count:]
+        return count
+
+
+def test_content_plain_checksum_and_size():
+    data = b'{"a": 1}\n' * 1000
+    content = Content(HashingReader(io.BytesIO(data)), announced_gzip=False)
+    assert not content.compressed
+    assert content.stream.read() == data
+    drain(content.raw)
+    assert content.raw.size == len(data)
+    assert content.raw.sha256 == hashlib.sha256(data).hexdigest()
+
+
+def test_content_detects_gzip_without_gz_name():
+    data = b"a,b\n1,2\n"
+    stored = gzip.compress(data)
+    content = Content(HashingReader(io.BytesIO(stored)), announced_gzip=False)
+    assert content.compressed
+    assert content.head == data
+    assert content.stream.read() == data
+    drain(content.raw)
+    assert content.raw.sha256 == hashlib.sha256(stored).hexdigest()
+
+
+def test_content_strips_utf8_bom():
+    content = Content(
+        HashingReader(io.BytesIO(b"\xef\xbb\xbfId,NAME\n1,x\n")), announced_gzip=False
+    )
+    assert content.bom
+    assert content.head.startswith(b"Id,")
+    assert content.stream.readline() == b"Id,NAME\n"
+
+
+@pytest.mark.parametrize(
+    ("stored", "gz_name", "reason"),
+    [
+        (b"", False, report.EMPTY_FILE),
+        (gzip.compress(b""), True, report.EMPTY_FILE),
+        (b"a,b\n", True, report.NOT_GZIP),
+    ],
+)
+def test_content_rejections(stored, gz_name, reason):
+    with pytest.raises(FileRejected) as raised:
+        Content(HashingReader(io.BytesIO(stored)), announced_gzip=gz_name)
+    assert raised.value.reason == reason
+
+
+def test_truncated_gzip_rejected_while_reading():
+    stored = gzip.compress(b'{"a": 1}\n' * 50_000)[:-100]
+    with pytest.raises(FileRejected) as raised, gzip_errors():
+        content = Content(HashingReader(io.BytesIO(stored)), announced_gzip=True)
+        for _ in iter_lines(content.stream, 1024):
+            pass
+    assert raised.value.reason == report.CORRUPT_GZIP
+
+
+def test_iter_lines_skips_overlong_line():
+    stream = io.BufferedReader(io.BytesIO(b"short\n" + b"x" * 5000 + b"\nafter\r\nlast"))
+    lines = list(iter_lines(stream, max_bytes=100))
+    assert lines == [(1, b"short\n"), (2, None), (3, b"after\r\n"), (4, b"last")]
+
+
+def test_iter_lines_memory_independent_of_size():
+    # 40 MB of lines; the reader must hold no more than a chunk and a line.
+    stream = io.BufferedReader(GeneratedStream(b'{"resourceType": "Patient"}\n', 1_500_000))
+    tracemalloc.start()
+    count = sum(1 for _ in iter_lines(stream, 1024))
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert count == 1_500_000
+    assert peak < 4 * 1024 * 1024
+
+
+def test_iter_text_lines_reports_latin1_with_hint():
+    stream = io.BufferedReader(io.BytesIO("ok\nJos\u00e9\n".encode("latin-1")))
+    with pytest.raises(FileRejected) as raised:
+        list(iter_text_lines(stream, 1024))
+    assert raised.value.reason == report.INVALID_ENCODING
+    assert raised.value.line == 2
+    assert "0xE9" in raised.value.message
+    assert "Latin-1" in raised.value.message
+
+
+def test_iter_text_lines_rejects_overlong_line():
+    stream = io.BufferedReader(io.BytesIO(b"a,b\n" + b"1" * 300 + b"\n"))
+    with pytest.raises(FileRejected) as raised:
+        list(iter_text_lines(stream, 100))
+    assert raised.value.reason == report.RECORD_TOO_LARGE
+    assert raised.value.line == 2
+
+
+def test_csv_rows_with_quoted_newlines_keep_start_lines():
+    data = b'Id,NOTE\n1,"two\nlines"\n\n2,plain\n'
+    rows = list(iter_csv_rows(io.BufferedReader(io.BytesIO(data)), ",", 1024))
+    assert rows == [(1, ["Id", "NOTE"]), (2, ["1", "two\nlines"]), (5, ["2", "plain"])]
+
+
+def test_csv_rows_tab_delimited():
+    data = b"Id\tNAME\n1\tA, B\n"
+    rows = list(iter_csv_rows(io.BufferedReader(io.BytesIO(data)), "\t", 1024))
+    assert rows[1] == (2, ["1", "A, B"])
+
+
+def test_csv_syntax_error_rejects_file():
+    data = b'Id,NOTE\n1,"unterminated\n'
+    with pytest.raises(FileRejected) as raised:
+        list(iter_csv_rows(io.BufferedReader(io.BytesIO(data)), ",", 1024))
+    assert raised.value.reason == report.INVALID_CSV
+
+
+def _json_values(data: bytes, max_bytes: int = 1 << 20):
+    return list(iter_json_values(io.BufferedReader(io.BytesIO(data)), max_bytes))
+
+
+def test_json_array_items_with_lines(monkeypatch):
+    monkeypatch.setattr(readers, "CHUNK_BYTES", 7)
+    data = b'[\n {"id": 1},\n {"id": 2, "note": "long enough to span chunks"},\n 12345\n]\n'
+    assert _json_values(data) == [
+        (2, {"id": 1}),
+        (3, {"id": 2, "note": "long enough to span chunks"}),
+        (4, 12345),
+    ]
+
+
+def test_json_concatenated_documents():
+    data = b'{"id": 1}\n{\n  "id": 2\n}\n'
+    assert _json_values(data) == [(1, {"id": 1}), (2, {"id": 2})]
+
+
+def test_json_empty_array():
+    assert _json_values(b" [ ] ") == []
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b'[{"id": 1}', "not closed"),
+        (b'[{"id": 1} {"id": 2}]', "expected ','"),
+        (b'[{"id": 1}] trailing', "after the closing"),
+        (b'{"id": 1, oops}', "invalid JSON"),
+    ],
+)
+def test_json_syntax_errors_reject_file(data, message):
+    with pytest.raises(FileRejected, match=message) as raised:
+        _json_values(data)
+    assert raised.value.reason == report.INVALID_JSON_DOCUMENT
+
+
+def test_json_syntax_error_found_without_reading_whole_file():
+    data = b'[{"id": 1}, {bad}, ' + b'{"id": 2}, ' * 200_000 + b"]"
+    with pytest.raises(FileRejected) as raised:
+        _json_values(data, max_bytes=64)
+    assert raised.value.reason == report.INVALID_JSON_DOCUMENT
+
+
+def test_json_value_over_limit_rejected(monkeypatch):
+    monkeypatch.setattr(readers, "CHUNK_BYTES", 16)
+    data = b'[{"note": "' + b"a" * 500 + b'"}]'
+    with pytest.raises(FileRejected) as raised:
+        _json_values(data, max_bytes=100)
+    assert raised.value.reason == report.RECORD_TOO_LARGE
+
+
+def test_json_invalid_utf8_rejected():
+    with pytest.raises(FileRejected) as raised:
+        _json_values(b'[{"name": "Jos\xe9"}]')
+    assert raised.value.reason == report.INVALID_ENCODING
