@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: venv test demo up down status lint browser clean
+.PHONY: venv test demo up down status lint browser bench clean
 
 venv: $(STAMP)
 
@@ -37,6 +37,10 @@ status: venv
 
 lint: venv
 	$(BIN)/ruff check .
+
+# Ingestion benchmark on a generated 1 GiB export; results go in docs/benchmarks.md.
+bench: venv
+	$(BIN)/python -m bench.ingest_benchmark
 
 clean: down
 	rm -rf .local

@@ -19,13 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from include.demo.summary import (
-    documents_per_collection,
-    format_summary,
-    ledger_counts,
-    link_states,
-    verification_counts,
-)
+from include.demo.summary import format_summary, link_states, verification_counts
 
 log = logging.getLogger("include.demo")
 
@@ -103,17 +97,27 @@ def print_summary(env: dict[str, str], client_id: str) -> None:
     import boto3
 
     from include import registry
+    from include.ingestion.status import client_status
     from include.mongo import get_client, get_database
 
     with get_client() as mongo:
         db = get_database(mongo)
         record = registry.get_client_record(db, client_id) or {}
-        files = ledger_counts(db, record.get("bucket", ""))
-        documents = documents_per_collection(db, client_id)
+        ingested = client_status(db, client_id)
     secretsmanager = boto3.client("secretsmanager", endpoint_url=env["AWS_ENDPOINT_URL"])
     links = link_states(secretsmanager, client_id)
     print()
-    print(format_summary(client_id, verification_counts(record), links, files, documents))
+    print(
+        format_summary(
+            client_id,
+            verification_counts(record),
+            links,
+            ingested["files"],
+            ingested["documents"],
+        )
+    )
+    for key, reason in ingested["quarantined"].items():
+        print(f"  quarantined {key}: {reason}")
 
 
 def print_next_steps(env: dict[str, str], state_dir: str | None) -> None:

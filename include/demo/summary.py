@@ -1,4 +1,4 @@
-"""Read the outcome of the demo from the registry, the ledger and the secret service."""
+"""Read the outcome of the demo from the registry and the secret service, and format it."""
 
 from __future__ import annotations
 
@@ -6,14 +6,7 @@ import json
 from collections import Counter
 from typing import Any
 
-from pymongo.database import Database
-
-from include import registry
 from include.naming import client_names
-
-# Collections of the exchange itself; every other collection holds loaded data.
-BOOKKEEPING_COLLECTIONS = {registry.CLIENTS, registry.AUDIT_EVENTS}
-BOOKKEEPING_PREFIX = "ingestion_"
 
 
 def verification_counts(record: dict[str, Any]) -> Counter:
@@ -22,12 +15,12 @@ def verification_counts(record: dict[str, Any]) -> Counter:
     return Counter(row["status"] for row in rows)
 
 
-def link_states(secretsmanager, client) -> dict[str, str]:
+def link_states(secretsmanager, client_id: str) -> dict[str, str]:
     """Return ``{access method: receipt state}`` of the client's current one-time links."""
     from include.onboarding.share import share_secret_name
     from include.secret_service.client import SecretServiceClient
 
-    name = share_secret_name(client_names(client))
+    name = share_secret_name(client_names(client_id))
     stored = json.loads(secretsmanager.get_secret_value(SecretId=name)["SecretString"])
     states = {}
     with SecretServiceClient.from_env() as service:
@@ -36,30 +29,11 @@ def link_states(secretsmanager, client) -> dict[str, str]:
     return states
 
 
-def ledger_counts(db: Database, bucket: str) -> Counter:
-    """Count the ingestion ledger's entries of ``bucket`` by state."""
-    from include.ingestion.ledger import LEDGER
-
-    return Counter(entry["state"] for entry in db[LEDGER].find({"bucket": bucket}))
-
-
-def documents_per_collection(db: Database, client_id: str) -> dict[str, int]:
-    """Count the client's loaded documents in every data collection."""
-    counts = {}
-    for name in sorted(db.list_collection_names()):
-        if name in BOOKKEEPING_COLLECTIONS or name.startswith(BOOKKEEPING_PREFIX):
-            continue
-        count = db[name].count_documents({"client_id": client_id})
-        if count:
-            counts[name] = count
-    return counts
-
-
 def format_summary(
     client_id: str,
     checks: Counter,
     links: dict[str, str],
-    files: Counter,
+    files: dict[str, int],
     documents: dict[str, int],
 ) -> str:
     """Return the demo's closing summary as text."""

@@ -65,7 +65,7 @@ def test_format_summary_lists_counts():
         "demo-clinic",
         Counter({"pass": 40, "not enforced locally": 4}),
         {"sdk": "viewed", "sftp": "viewed"},
-        Counter({"loaded": 6, "ignored": 1}),
+        {"loaded": 6, "ignored": 1},
         {"fhir_Patient": 10},
     )
 
