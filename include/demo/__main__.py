@@ -137,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # One line per HTTP request would bury the demo's own steps.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
     from include.localstack import stack
 

@@ -42,8 +42,9 @@ def format_summary(
         "  verification checks: "
         + ", ".join(f"{count} {status}" for status, count in sorted(checks.items())),
         "  one-time links: " + ", ".join(f"{m} {s}" for m, s in sorted(links.items())),
-        "  files: " + ", ".join(f"{count} {state}" for state, count in sorted(files.items())),
-        "  documents per collection:",
+        "  files, all runs: "
+        + ", ".join(f"{count} {state}" for state, count in sorted(files.items())),
+        "  documents per collection (upserted, so re-sent records do not add):",
     ]
     lines += [f"    {name:<24} {count:>6}" for name, count in documents.items()]
     return "\n".join(lines)

@@ -13,7 +13,9 @@ import hashlib
 import json
 import logging
 import os
+import secrets
 import shlex
+import shutil
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -264,6 +266,7 @@ def _start_airflow(runner: _Runner, env: dict[str, str]) -> None:
     port = int(env["AIRFLOW_PORT"])
     spec = parts.airflow_spec(state, port, env)
     state.airflow_home.mkdir(parents=True, exist_ok=True)
+    _ensure_admin_password(state.airflow_home / AIRFLOW_PASSWORD_FILE)
 
     def migrate() -> None:
         log.info("running airflow db migrate in %s", state.airflow_home)
@@ -284,6 +287,19 @@ def _start_airflow(runner: _Runner, env: dict[str, str]) -> None:
             )
 
     runner.ensure(spec, lambda: health.check_airflow(port), before_start=migrate)
+
+
+def _ensure_admin_password(path: Path) -> None:
+    """Write the simple auth manager's admin password file when it is missing.
+
+    Airflow generates the password itself otherwise, and then prints it into
+    the standalone log; a file that already names the user stops that.
+    """
+    if path.exists():
+        return
+    path.touch(mode=0o600)
+    path.write_text(json.dumps({"admin": secrets.token_urlsafe(18)}) + "\n")
+    log.info("generated the Airflow admin password in %s", path)
 
 
 def airflow_password_file(state_dir: Path | str | None = None) -> Path:
@@ -360,6 +376,10 @@ def stop(state_dir: Path | str | None = None) -> list[str]:
     # The emulator kept its identities in memory, so the stored keys are void.
     for path in (state.operator_keys_file, state.gateway_keys_file):
         path.unlink(missing_ok=True)
+
+    # rclone's write cache keeps copies of uploaded files, which are client
+    # data; they must not outlive the bucket they were written to.
+    shutil.rmtree(state.sftp_dir / "cache", ignore_errors=True)
     record = state.load_stack()
     record["parts"] = []
     record["external_mongo"] = False

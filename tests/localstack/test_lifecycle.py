@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import stat
@@ -127,6 +128,19 @@ def test_down_leaves_no_process(tmp_path, isolated_env):
     assert stack.status(tmp_path) == []
 
 
+def test_down_removes_sftp_upload_cache(tmp_path, isolated_env):
+    try:
+        stack.start(tmp_path, airflow=False, mongo_uri=isolated_env)
+        cached = StateDir.open(tmp_path).sftp_dir / "cache" / "vfs" / "upload.ndjson"
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        cached.write_text("{}\n")
+    finally:
+        stack.stop(tmp_path)
+
+    assert not cached.exists()
+    assert not (StateDir.open(tmp_path).sftp_dir / "cache").exists()
+
+
 def test_taken_port_names_it(tmp_path, isolated_env, monkeypatch):
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
@@ -178,3 +192,15 @@ def test_stale_pid_file_is_cleaned(tmp_path):
 
     assert stack.stop(tmp_path) == []
     assert not state.pid_file("moto").exists()
+
+
+def test_admin_password_file_written_once(tmp_path):
+    path = tmp_path / "passwords.json.generated"
+
+    stack._ensure_admin_password(path)
+    first = path.read_text()
+    stack._ensure_admin_password(path)
+
+    assert path.read_text() == first
+    assert len(json.loads(first)["admin"]) >= 24
+    assert path.stat().st_mode & 0o777 == 0o600
