@@ -11,18 +11,14 @@ import boto3
 from include import registry
 from include.ingestion.tasks import exchange_db
 from include.naming import client_names, exchange_names
+from tests.fixtures.airflow import load_dag as load_dag_file
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DAG_FILE = REPO_ROOT / "dags" / "exchange_ingestion.py"
 
 
 def load_dag():
     """Parse the ingestion DAG file and return its DAG."""
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(DAG_FILE))
-    assert bag.import_errors == {}, bag.import_errors
-    return bag.dags["exchange_ingestion"]
+    return load_dag_file("exchange_ingestion.py", "exchange_ingestion")
 
 
 def run_ingestion(conf: dict[str, Any] | None = None, retries: int | None = None):

@@ -13,18 +13,12 @@ from typing import Any
 import boto3
 
 from include.mongo import get_client, get_database
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DAG_FILE = REPO_ROOT / "dags" / "client_onboarding.py"
+from tests.fixtures.airflow import load_dag as load_dag_file
 
 
 def load_dag():
     """Parse the onboarding DAG file and return its DAG."""
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(DAG_FILE))
-    assert bag.import_errors == {}, bag.import_errors
-    return bag.dags["client_onboarding"]
+    return load_dag_file("client_onboarding.py", "client_onboarding")
 
 
 def run_dag(conf: dict[str, Any]):
