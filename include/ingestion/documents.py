@@ -60,24 +60,30 @@ class DocumentEncoder:
     def __init__(self, provenance: Provenance):
         self._client_element = _string_element("client_id", provenance.client_id)
         self._fixed_provenance = bson.encode(provenance.to_dict())[4:-1]
-        self._tails: dict[int, tuple[bytes, bytes]] = {}
+        self._tails: dict[int, tuple[bytes, bytes, int]] = {}
 
-    def _tail(self, hash_length: int) -> tuple[bytes, bytes]:
-        """Return the bytes before the line number and between it and the hash value."""
-        tail = self._tails.get(hash_length)
-        if tail is None:
-            after_line = b"\x02record_hash\x00" + _INT32(hash_length + 1)
-            # _provenance: length, fixed fields, line (6 + 4 bytes), the hash
-            # element, its value and NUL, and the closing NUL.
-            length = 4 + len(self._fixed_provenance) + 10 + len(after_line) + hash_length + 2
-            before_line = (
-                self._client_element
-                + b"\x03_provenance\x00"
-                + _INT32(length)
-                + self._fixed_provenance
-                + b"\x10line\x00"
-            )
-            tail = self._tails[hash_length] = (before_line, after_line)
+    def _tail(self, hash_length: int) -> tuple[bytes, bytes, int]:
+        """Build and cache the bytes spliced around the line number and the record hash.
+
+        Returns the bytes before the line number, the bytes between it and
+        the hash value, and how many bytes the splice adds to the record's
+        own BSON.
+        """
+        after_line = b"\x02record_hash\x00" + _INT32(hash_length + 1)
+        # _provenance: length, fixed fields, line (6 + 4 bytes), the hash
+        # element, its value and NUL, and the closing NUL.
+        length = 4 + len(self._fixed_provenance) + 10 + len(after_line) + hash_length + 2
+        before_line = (
+            self._client_element
+            + b"\x03_provenance\x00"
+            + _INT32(length)
+            + self._fixed_provenance
+            + b"\x10line\x00"
+        )
+        # The record's closing NUL (1 byte) moves behind the splice: the line
+        # number (4), the hash value and the three closing NULs.
+        added = len(before_line) + 4 + len(after_line) + hash_length + 3 - 1
+        tail = self._tails[hash_length] = (before_line, after_line, added)
         return tail
 
     def encode(self, record: dict[str, Any], key: str, line: int, record_hash: str) -> bytes:
@@ -101,16 +107,17 @@ class DocumentEncoder:
             raise BadRecord(UNSTORABLE, f"the record cannot be stored as BSON: {exc}") from None
 
         hash_bytes = record_hash.encode("ascii")
-        before_line, after_line = self._tail(len(hash_bytes))
-        # The body's own length prefix is replaced and its closing NUL moves
-        # to the end, after the spliced fields.
-        total = len(body) - 1 + len(before_line) + 4 + len(after_line) + len(hash_bytes) + 3
+        tail = self._tails.get(len(hash_bytes)) or self._tail(len(hash_bytes))
+        before_line, after_line, added = tail
+        total = len(body) + added
         if total > MAX_DOCUMENT_BYTES:
             raise BadRecord(
                 RECORD_TOO_LARGE,
                 f"the stored document would be {total} bytes, above MongoDB's "
                 f"{MAX_DOCUMENT_BYTES}-byte limit",
             )
+        # The body's own length prefix is replaced and its closing NUL moves
+        # to the end, after the spliced fields.
         return b"".join(
             (
                 _INT32(total),

@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO, Any
 
+import orjson
+
 from include.ingestion.formats import GZIP_MAGIC, UTF8_BOM
 from include.ingestion.report import (
     CORRUPT_GZIP,
@@ -35,6 +37,19 @@ CHUNK_BYTES = 1024 * 1024
 HEAD_BYTES = 64 * 1024
 GZIP_ERRORS = (EOFError, gzip.BadGzipFile, zlib.error)
 _JSON_WHITESPACE = re.compile(r"[ \t\r\n]*")
+# orjson 3.13 reads integer literals outside the 64-bit range as floats,
+# where json keeps an int that BSON later rejects as unstorable. Such a
+# literal has at least 19 digits and follows ':', ',', '[', '-' or JSON
+# whitespace. DIGIT_MAP maps digits to b"0", those characters to b"1" and
+# every other byte to b" ", so a line that may hold one contains
+# BIG_INTEGER_PATTERN after ``line.translate(DIGIT_MAP)``. A run of digits
+# at the very start of a line is missed, but a top-level number is "not an
+# object" whether it parses as int or float.
+DIGIT_MAP = bytes(
+    0x30 if 0x30 <= byte <= 0x39 else 0x31 if byte in b":,[- \t\r\n" else 0x20
+    for byte in range(256)
+)
+BIG_INTEGER_PATTERN = b"1" + b"0" * 19
 
 
 class HashingReader(io.RawIOBase):
@@ -150,17 +165,57 @@ def iter_lines(stream: IO[bytes], max_bytes: int) -> Iterator[tuple[int, bytes |
             return
         line_no += 1
         if len(line) == limit and not line.endswith(b"\n"):
-            _skip_rest_of_line(stream)
+            skip_rest_of_line(stream)
             yield line_no, None
             continue
         yield line_no, line
 
 
-def _skip_rest_of_line(stream: IO[bytes]) -> None:
+def skip_rest_of_line(stream: IO[bytes]) -> None:
+    """Read past the end of the current line without holding it in memory."""
     while True:
         chunk = stream.readline(CHUNK_BYTES)
         if not chunk or chunk.endswith(b"\n"):
             return
+
+
+def loads_line(line: bytes, line_no: int) -> Any:
+    """Parse one line of NDJSON with the result of ``json.loads(line.decode("utf-8"))``.
+
+    orjson parses the line when it gives that same result, which is the
+    common case and several times faster. A line that may hold an integer
+    beyond 64 bits (see DIGIT_MAP), or that orjson rejects, goes to
+    :func:`loads_line_with_json`.
+    Raise :class:`FileRejected` for invalid UTF-8 and ``ValueError`` for
+    invalid JSON.
+    """
+    if BIG_INTEGER_PATTERN not in line.translate(DIGIT_MAP):
+        try:
+            return orjson.loads(line)
+        except orjson.JSONDecodeError:
+            pass
+    return loads_line_with_json(line, line_no)
+
+
+def loads_line_with_json(line: bytes, line_no: int) -> Any:
+    """Parse one line of NDJSON with the standard library's ``json``.
+
+    Used where orjson 3.13 differs: ``json`` also accepts NaN, Infinity,
+    numbers that overflow to infinity and lone surrogate escapes, keeps
+    integers beyond 64 bits as int, and its error message is the one
+    reported. Raise :class:`FileRejected` for invalid UTF-8 and
+    ``ValueError`` for invalid JSON.
+    """
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise describe_decode_error(exc, line_no) from None
+    return json.loads(text)
+
+
+def is_blank(line: bytes) -> bool:
+    """Tell whether a line that is valid UTF-8 holds only whitespace (Unicode's definition)."""
+    return not line.decode("utf-8").strip()
 
 
 def iter_text_lines(stream: IO[bytes], max_bytes: int) -> Iterator[str]:

@@ -91,8 +91,9 @@ class Spool:
         # its latest (hash, line, start, end).
         start = len(buffer)
         buffer += document
-        pending[key] = (record_hash, line, start, len(buffer))
-        if len(pending) >= self._batch_size or len(buffer) >= self._max_batch_bytes:
+        end = start + len(document)
+        pending[key] = (record_hash, line, start, end)
+        if end >= self._max_batch_bytes or len(pending) >= self._batch_size:
             self.flush()
 
     def flush(self) -> None:

@@ -4,6 +4,7 @@ import gzip
 import hashlib
 import io
 import json
+import math
 from datetime import UTC, datetime
 
 import bson
@@ -173,3 +174,27 @@ def test_header_only_csv_has_no_records():
     prepared, _ = _prepare("patients.csv", b"Id,NAME\n")
     assert prepared.decision == QUARANTINE
     assert prepared.reason == report.NO_RECORDS
+
+
+def test_fhir_lines_keep_json_semantics():
+    lines = [
+        b'{"resourceType": "Condition", "id": "big", "n": 18446744073709551616}',
+        b'{"resourceType": "Condition", "id": "neg", "n": -9223372036854775809}',
+        b'{"resourceType": "Condition", "id": "nan", "n": NaN, "m": Infinity}',
+        b'{"resourceType": "Condition", "id": "dup", "n": 1, "n": 2}',
+        b'{"resourceType": "Condition", "id": "u64", "n": 9223372036854775807}',
+        b"   ",
+        b'{"resourceType": "Condition", "id": "bad", }',
+    ]
+    settings = IngestionSettings(max_bad_share=1.0)
+    prepared, documents = _prepare("Condition.000.ndjson", b"\n".join(lines), settings)
+    errors = {error["line"]: error["reason"] for error in prepared.report.errors}
+    assert errors == {1: report.UNSTORABLE, 2: report.UNSTORABLE, 7: report.INVALID_JSON}
+    stored = {doc["id"]: doc for doc in documents}
+    assert sorted(stored) == ["dup", "nan", "u64"]
+    assert math.isnan(stored["nan"]["n"])
+    assert stored["nan"]["m"] == math.inf
+    assert stored["dup"]["n"] == 2
+    assert stored["u64"]["n"] == 9223372036854775807
+    message = next(error["message"] for error in prepared.report.errors if error["line"] == 7)
+    assert message.startswith("invalid JSON: Expecting property name")

@@ -3,6 +3,10 @@
 import gzip
 import hashlib
 import io
+import json
+import math
+import random
+import struct
 import tracemalloc
 
 import pytest
@@ -207,3 +211,72 @@ def test_json_invalid_utf8_rejected():
     with pytest.raises(FileRejected) as raised:
         _json_values(b'[{"name": "Jos\xe9"}]')
     assert raised.value.reason == report.INVALID_ENCODING
+
+
+# Lines where orjson 3.13 and json differ or may differ: loads_line must give
+# json's result (or raise ValueError like json does).
+JSON_EDGE_LINES = [
+    b'{"a": 18446744073709551616}',
+    b'{"a": -9223372036854775809}',
+    b'{"a": [1, 123456789012345678901234567890]}',
+    b'{"a":18446744073709551615}',
+    b'{"a": 9223372036854775807}',
+    b'{"a": NaN, "b": Infinity, "c": -Infinity}',
+    b'{"a": 1e400}',
+    b'{"a": "\\ud800"}',
+    b'{"a": "\\ud83d\\ude00"}',
+    b'{"a": 1, "b": 2, "a": 3}',
+    b'{"a": -0, "b": -0.0, "c": 0.1, "d": 1E5, "e": 5e-324}',
+    b'{"a": "Person seed: 6608123172186290765"}',
+    b'{"a": 12345678901234567890.5}',
+    b"null",
+    b' {"a": 1}\r\n',
+]
+
+
+@pytest.mark.parametrize("line", JSON_EDGE_LINES)
+def test_loads_line_matches_json(line):
+    expected = json.loads(line.decode("utf-8"))
+    parsed = readers.loads_line(line, 1)
+    assert repr(parsed) == repr(expected)
+    if isinstance(expected, dict):
+        assert list(parsed) == list(expected)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [b'{"a": 1,}', b"{broken", b"", b"\n", b"\xef\xbb\xbf{}", b'{"a": 01}', b'{"a": "x\x01"}'],
+)
+def test_loads_line_invalid_json_raises_json_error(line):
+    with pytest.raises(ValueError) as raised:
+        readers.loads_line(line, 1)
+    with pytest.raises(ValueError) as expected:
+        json.loads(line.decode("utf-8"))
+    assert str(raised.value) == str(expected.value)
+
+
+def test_loads_line_top_level_big_integer_is_float():
+    # Deliberate difference: a big integer at the very start of a line is
+    # not checked. Such a line is rejected as "not an object" either way.
+    assert readers.loads_line(b"12345678901234567890123", 1) == 1.2345678901234568e22
+
+
+def test_loads_line_invalid_utf8_rejects_file():
+    with pytest.raises(FileRejected) as raised:
+        readers.loads_line(b'{"name": "Jos\xe9"}', 7)
+    assert raised.value.reason == report.INVALID_ENCODING
+    assert "line 7, byte 14" in raised.value.message
+    assert "Latin-1" in raised.value.message
+
+
+def test_loads_line_random_floats_match_json():
+    generator = random.Random(5)
+    for _ in range(20_000):
+        value = struct.unpack("<d", generator.getrandbits(64).to_bytes(8, "little"))[0]
+        if math.isnan(value) or math.isinf(value):
+            continue
+        for text in (repr(value), f"{value:.17g}", f"{value:.25g}", f"{value:.3e}"):
+            line = b'{"v": ' + text.encode() + b"}"
+            expected = json.loads(line)
+            parsed = readers.loads_line(line, 1)
+            assert repr(parsed) == repr(expected), text
