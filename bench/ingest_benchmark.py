@@ -10,6 +10,8 @@ Steps, in one run over the same generated export (``bench/.data/``):
    * ``bare``: ``for line in file: json.loads(line)``;
    * ``pipeline``: ``prepare_object`` (read, parse, validate, key, build and
      spool the BSON batches; no database);
+   * ``pipeline_with_batches``: the same, then read the spool back and build
+     each batch's ``ReplaceOne`` upserts (everything but ``bulk_write``);
    * ``pipeline_without_bson``: the same with BSON encoding left out;
    * ``dict_batches``: the common alternative design, dict batches for pymongo;
    * ``pandas``: ``pandas.read_json(path, lines=True, chunksize=N)``;
@@ -43,6 +45,7 @@ from bench.measures import (
     run_dict_batches,
     run_pandas,
     run_pipeline,
+    run_pipeline_with_batches,
     run_pipeline_without_bson,
     run_writes,
 )
@@ -157,6 +160,7 @@ def main(argv: list[str] | None = None) -> None:
     runs = {
         "bare": (run_bare, paths),
         "pipeline": (run_pipeline, paths, str(spool_dir)),
+        "pipeline_with_batches": (run_pipeline_with_batches, paths, str(spool_dir)),
         "pipeline_without_bson": (run_pipeline_without_bson, paths, str(spool_dir)),
         "dict_batches": (run_dict_batches, paths),
         "pandas": (run_pandas, paths),
@@ -179,6 +183,7 @@ def main(argv: list[str] | None = None) -> None:
 PATHS = {
     "bare": "bare `json.loads` loop",
     "pipeline": "pipeline parse pass",
+    "pipeline_with_batches": "pipeline parse pass, spool read-back and batch building",
     "pipeline_without_bson": "pipeline parse pass without BSON encoding",
     "dict_batches": "alternative: batches of 1,000 dicts for pymongo, no spool",
     "pandas": f"pandas `read_json(lines=True, chunksize={PANDAS_CHUNK_LINES})`",
@@ -189,6 +194,7 @@ def render_markdown(results: dict[str, Any]) -> str:
     """Format the results as the tables in docs/benchmarks.md."""
     rate = {name: results[name]["records"] / results[name]["seconds"] for name in PATHS}
     pipeline, writes = results["pipeline"], results["writes"]
+    with_batches = results["pipeline_with_batches"]
     lines = [
         f"Export: {results['export_mib']:.0f} MiB, {pipeline['records']:,} records in "
         f"{results['files']} files, shapes from {results['source']}.",
@@ -206,6 +212,11 @@ def render_markdown(results: dict[str, Any]) -> str:
         "",
         f"- pipeline / bare loop: {rate['pipeline'] / rate['bare']:.2f}x; "
         f"pipeline / pandas: {rate['pipeline'] / rate['pandas']:.2f}x",
+        f"- with spool read-back and batch building: "
+        f"{rate['pipeline_with_batches'] / rate['bare']:.2f}x the bare loop, "
+        f"{rate['pipeline_with_batches'] / rate['pandas']:.2f}x pandas; of its "
+        f"{with_batches['seconds']:.1f} s the parse pass took "
+        f"{with_batches['parse_seconds']:.1f} s",
         f"- batches spooled for the whole export: {pipeline['batches']:,} "
         f"({per_thousand:.3f} bulk writes per 1,000 documents)",
         f"- database writes to {writes['server']}: {writes['documents']:,} documents in "

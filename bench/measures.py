@@ -104,6 +104,65 @@ def run_pipeline(paths: list[str], spool_dir: str) -> dict[str, Any]:
     }
 
 
+def run_pipeline_with_batches(paths: list[str], spool_dir: str) -> dict[str, Any]:
+    """Run the parse pass, then read the spool back and build each batch's upserts.
+
+    The batches are built as ``loader.write_batch`` builds them before its
+    ``bulk_write`` call (one ``ReplaceOne`` with the spooled BSON per
+    document), so this times everything up to the database write.
+    """
+    from datetime import UTC, datetime
+
+    from bson.raw_bson import RawBSONDocument
+    from pymongo import ReplaceOne
+
+    from include.ingestion.config import IngestionSettings
+    from include.ingestion.documents import DocumentEncoder, Provenance
+    from include.ingestion.loader import RECORD_HASH_FIELD
+    from include.ingestion.prepare import prepare_object
+    from include.ingestion.spool import Spool
+
+    settings = IngestionSettings()
+    records = batches = operations = 0
+    parse_seconds = 0.0
+    with RssSampler() as rss:
+        started = time.perf_counter()
+        for path in paths:
+            key = f"incoming/{Path(path).name}"
+            provenance = Provenance(
+                "bench-client", "cdx-bench-client", key, "v1", '"etag"', datetime.now(UTC), "bench"
+            )
+            parse_started = time.perf_counter()
+            with open(path, "rb") as body, Spool(settings.batch_size, spool_dir) as spool:
+                prepared = prepare_object(
+                    body, key, DocumentEncoder(provenance), spool, settings, "bench-client/"
+                )
+                parse_seconds += time.perf_counter() - parse_started
+                for batch in spool.read_batches():
+                    batch_operations = [
+                        ReplaceOne(
+                            {"_id": doc_id, RECORD_HASH_FIELD: {"$ne": record_hash}},
+                            RawBSONDocument(document),
+                            upsert=True,
+                        )
+                        for doc_id, record_hash, document in zip(
+                            batch.ids, batch.hashes, batch.documents, strict=True
+                        )
+                    ]
+                    operations += len(batch_operations)
+                    batches += 1
+                records += prepared.valid_records
+        elapsed = time.perf_counter() - started
+    assert operations == records, (operations, records)
+    return {
+        "records": records,
+        "batches": batches,
+        "seconds": elapsed,
+        "parse_seconds": parse_seconds,
+        "rss_growth_mib": rss.growth_mib,
+    }
+
+
 def run_pipeline_without_bson(paths: list[str], spool_dir: str) -> dict[str, Any]:
     """Run the parse pass with BSON encoding replaced by a constant, to show its share.
 

@@ -92,8 +92,8 @@ class DocumentEncoder:
         ``record`` gets ``_id`` set in place: records come straight from the
         parser and are dropped after encoding. Raise :class:`BadRecord` when
         the record already has one of the added fields, contains values BSON
-        cannot store (integers beyond 64 bits, NUL in field names) or would
-        exceed 16 MiB.
+        cannot store (integers beyond 64 bits, NUL in field names, lone
+        surrogates in strings) or would exceed 16 MiB.
         """
         if "_id" in record or "client_id" in record or "_provenance" in record:
             names = [name for name in RESERVED_FIELDS if name in record]
@@ -103,7 +103,7 @@ class DocumentEncoder:
         record["_id"] = key
         try:
             body = bson.encode(record)
-        except (InvalidDocument, OverflowError) as exc:
+        except (InvalidDocument, OverflowError, UnicodeEncodeError) as exc:
             raise BadRecord(UNSTORABLE, f"the record cannot be stored as BSON: {exc}") from None
 
         hash_bytes = record_hash.encode("ascii")

@@ -52,7 +52,9 @@ def test_reserved_fields_rejected(field):
 
 
 @pytest.mark.parametrize(
-    "record", [{"n": 2**64}, {"bad\x00key": 1}], ids=["huge-integer", "nul-in-key"]
+    "record",
+    [{"n": 2**64}, {"bad\x00key": 1}, {"text": "\ud800"}],
+    ids=["huge-integer", "nul-in-key", "lone-surrogate"],
 )
 def test_unstorable_values_rejected(record):
     with pytest.raises(BadRecord) as raised:

@@ -185,11 +185,17 @@ def test_fhir_lines_keep_json_semantics():
         b'{"resourceType": "Condition", "id": "u64", "n": 9223372036854775807}',
         b"   ",
         b'{"resourceType": "Condition", "id": "bad", }',
+        b'{"resourceType": "Condition", "id": "sur", "text": "\\ud800"}',
     ]
     settings = IngestionSettings(max_bad_share=1.0)
     prepared, documents = _prepare("Condition.000.ndjson", b"\n".join(lines), settings)
     errors = {error["line"]: error["reason"] for error in prepared.report.errors}
-    assert errors == {1: report.UNSTORABLE, 2: report.UNSTORABLE, 7: report.INVALID_JSON}
+    assert errors == {
+        1: report.UNSTORABLE,
+        2: report.UNSTORABLE,
+        7: report.INVALID_JSON,
+        8: report.UNSTORABLE,
+    }
     stored = {doc["id"]: doc for doc in documents}
     assert sorted(stored) == ["dup", "nan", "u64"]
     assert math.isnan(stored["nan"]["n"])
