@@ -45,10 +45,18 @@ _JSON_WHITESPACE = re.compile(r"[ \t\r\n]*")
 # BIG_INTEGER_PATTERN after ``line.translate(DIGIT_MAP)``. A run of digits
 # at the very start of a line is missed, but a top-level number is "not an
 # object" whether it parses as int or float.
-DIGIT_MAP = bytes(
-    0x30 if 0x30 <= byte <= 0x39 else 0x31 if byte in b":,[- \t\r\n" else 0x20
-    for byte in range(256)
-)
+_NUMBER_STARTS = b":,[- \t\r\n"
+
+
+def _digit_class(byte: int) -> int:
+    if 0x30 <= byte <= 0x39:
+        return 0x30
+    if byte in _NUMBER_STARTS:
+        return 0x31
+    return 0x20
+
+
+DIGIT_MAP = bytes(_digit_class(byte) for byte in range(256))
 BIG_INTEGER_PATTERN = b"1" + b"0" * 19
 
 
