@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install Debian's Chromium and ChromeDriver for the browser tests when they
-# are missing. Without root or apt-get the browser tests skip and say why.
+# are missing. Without root or apt-get the browser tests skip with the reason.
 set -euo pipefail
 
 if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then

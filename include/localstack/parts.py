@@ -1,4 +1,4 @@
-"""How each part of the local stack runs: command line, environment and files.
+"""Process specifications of the local stack's parts: command line, environment and files.
 
 Each part gets a minimal environment (the variables below plus its own),
 so no part receives credentials it does not use. Only the SFTP gateway gets
