@@ -11,6 +11,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from include.localstack.state import REPO_ROOT
+from tests.fixtures.stack import create_foreign_bucket
 
 pytestmark = pytest.mark.integration
 
@@ -46,11 +47,7 @@ def proxy_login(seed_sftp_login):
 
 @pytest.fixture(scope="module")
 def other_bucket(aws_operator_session, local_stack):
-    name = f"{local_stack['EXCHANGE_PREFIX']}-proxy-other"
-    s3 = aws_operator_session.client("s3", endpoint_url=local_stack["AWS_ENDPOINT_URL"])
-    s3.create_bucket(Bucket=name)
-    s3.put_object(Bucket=name, Key="private.txt", Body=b"not yours")
-    return name
+    return create_foreign_bucket(aws_operator_session, local_stack, "proxy-other")
 
 
 def test_proxy_subprocess_success(sftp_gateway_env, proxy_login):

@@ -12,6 +12,8 @@ from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from tests.fixtures.stack import create_foreign_bucket
+
 pytestmark = pytest.mark.integration
 
 # rclone uploads a closed file from its write cache after --vfs-write-back
@@ -26,11 +28,7 @@ def login(seed_sftp_login):
 
 @pytest.fixture(scope="module")
 def other_bucket(aws_operator_session, local_stack):
-    name = f"{local_stack['EXCHANGE_PREFIX']}-sftp-other"
-    s3 = aws_operator_session.client("s3", endpoint_url=local_stack["AWS_ENDPOINT_URL"])
-    s3.create_bucket(Bucket=name)
-    s3.put_object(Bucket=name, Key="private.txt", Body=b"not yours")
-    return name
+    return create_foreign_bucket(aws_operator_session, local_stack, "sftp-other")
 
 
 def _host_key(local_stack) -> paramiko.PKey:

@@ -102,3 +102,18 @@ def files_containing(root: Path, needles: list[str]) -> list[str]:
             if any(n in content for n in encoded):
                 hits.append(str(path))
     return hits
+
+
+def suspend_versioning_before_verify(monkeypatch) -> None:
+    """Make the next verification find the bucket's versioning suspended."""
+    from include.onboarding import verification
+
+    original = verification.verify_client
+
+    def tamper_then_verify(request, names, *args, **kwargs):
+        operator("s3").put_bucket_versioning(
+            Bucket=names.bucket, VersioningConfiguration={"Status": "Suspended"}
+        )
+        return original(request, names, *args, **kwargs)
+
+    monkeypatch.setattr(verification, "verify_client", tamper_then_verify)

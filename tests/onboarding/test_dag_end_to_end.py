@@ -29,6 +29,7 @@ from tests.onboarding.helpers import (
     run_dag,
     secret_json,
     sent_emails,
+    suspend_versioning_before_verify,
     task_states,
 )
 
@@ -307,14 +308,7 @@ def test_tampered_bucket_fails_then_rerun_converges(stack, monkeypatch):
     contact = f"it@{client_id}.example"
     names = client_names(client_id)
     original = verification.verify_client
-
-    def tamper_then_verify(request, names, *args, **kwargs):
-        operator("s3").put_bucket_versioning(
-            Bucket=names.bucket, VersioningConfiguration={"Status": "Suspended"}
-        )
-        return original(request, names, *args, **kwargs)
-
-    monkeypatch.setattr(verification, "verify_client", tamper_then_verify)
+    suspend_versioning_before_verify(monkeypatch)
     states = task_states(run_dag(_conf(client_id, contact)))
     record = registry_record(client_id)
 

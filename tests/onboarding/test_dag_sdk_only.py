@@ -20,6 +20,7 @@ from tests.onboarding.helpers import (
     run_dag,
     secret_json,
     sent_emails,
+    suspend_versioning_before_verify,
     task_states,
 )
 
@@ -99,17 +100,7 @@ def test_second_run_without_reissue_rejected(sdk_env):
 
 
 def test_tampered_versioning_fails_verify(sdk_env, monkeypatch):
-    from include.onboarding import verification
-
-    original = verification.verify_client
-
-    def tamper_then_verify(request, names, *args, **kwargs):
-        operator("s3").put_bucket_versioning(
-            Bucket=names.bucket, VersioningConfiguration={"Status": "Suspended"}
-        )
-        return original(request, names, *args, **kwargs)
-
-    monkeypatch.setattr(verification, "verify_client", tamper_then_verify)
+    suspend_versioning_before_verify(monkeypatch)
     monkeypatch.setenv("OPS_ALERT_EMAIL", "ops@exchange.example")
     dag_run = run_dag(_conf("acme-sdk-tamper", contact_emails=["tamper@acme.example"]))
     states = task_states(dag_run)
