@@ -130,7 +130,7 @@ class StandinServer:
                 # On Linux, shutdown wakes a thread blocked in accept() at once.
                 self._listener.shutdown(socket.SHUT_RDWR)
             except OSError:
-                pass  # elsewhere the accept loop sees the stop within _ACCEPT_POLL_SECONDS
+                pass  # elsewhere the accept loop notices the stop within _ACCEPT_POLL_SECONDS
             self._listener.close()
         for thread in self._threads:
             thread.join(timeout)
