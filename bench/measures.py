@@ -105,20 +105,17 @@ def run_pipeline(paths: list[str], spool_dir: str) -> dict[str, Any]:
 
 
 def run_pipeline_with_batches(paths: list[str], spool_dir: str) -> dict[str, Any]:
-    """Run the parse pass, then read the spool back and build each batch's upserts.
+    """Run the parse pass, then read the spool back and build each batch for pymongo.
 
-    The batches are built as ``loader.write_batch`` builds them before its
-    ``bulk_write`` call (one ``ReplaceOne`` with the spooled BSON per
-    document), so this times everything up to the database write.
+    The batches are built by ``loader.batch_statements``, the function
+    ``loader.write_batch`` calls before it sends the update command, so this
+    times everything up to the database write.
     """
     from datetime import UTC, datetime
 
-    from bson.raw_bson import RawBSONDocument
-    from pymongo import ReplaceOne
-
     from include.ingestion.config import IngestionSettings
     from include.ingestion.documents import DocumentEncoder, Provenance
-    from include.ingestion.loader import RECORD_HASH_FIELD
+    from include.ingestion.loader import batch_statements
     from include.ingestion.prepare import prepare_object
     from include.ingestion.spool import Spool
 
@@ -139,17 +136,7 @@ def run_pipeline_with_batches(paths: list[str], spool_dir: str) -> dict[str, Any
                 )
                 parse_seconds += time.perf_counter() - parse_started
                 for batch in spool.read_batches():
-                    batch_operations = [
-                        ReplaceOne(
-                            {"_id": doc_id, RECORD_HASH_FIELD: {"$ne": record_hash}},
-                            RawBSONDocument(document),
-                            upsert=True,
-                        )
-                        for doc_id, record_hash, document in zip(
-                            batch.ids, batch.hashes, batch.documents, strict=True
-                        )
-                    ]
-                    operations += len(batch_operations)
+                    operations += len(batch_statements(batch))
                     batches += 1
                 records += prepared.valid_records
         elapsed = time.perf_counter() - started
@@ -166,16 +153,15 @@ def run_pipeline_with_batches(paths: list[str], spool_dir: str) -> dict[str, Any
 def run_pipeline_without_bson(paths: list[str], spool_dir: str) -> dict[str, Any]:
     """Run the parse pass with BSON encoding replaced by a constant, to show its share.
 
-    A design that hands dicts to pymongo does this encoding inside
-    ``bulk_write``, so this figure is the one to compare with such designs.
+    A design that hands dicts to pymongo does this encoding inside its
+    database write, so this figure is the one to compare with such designs.
     """
     from include.ingestion import documents
 
     def encode_nothing(self, record, key, line, record_hash):
-        record["_id"] = key
         return b"\x05\x00\x00\x00\x00"
 
-    documents.DocumentEncoder.encode = encode_nothing
+    documents.DocumentEncoder.upsert = encode_nothing
     return run_pipeline(paths, spool_dir)
 
 

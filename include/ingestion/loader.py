@@ -1,6 +1,6 @@
 """Bulk upserts of spooled batches into one collection per dataset.
 
-Each document is written with one ``ReplaceOne`` upsert whose filter is
+Each document is written with one upsert statement whose filter is
 ``{_id, _provenance.record_hash: {$ne: <hash>}}``:
 
 * no document with that ``_id``: inserted;
@@ -10,8 +10,17 @@ Each document is written with one ``ReplaceOne`` upsert whose filter is
   counted as unchanged.
 
 So re-running a file rewrites nothing, and a re-sent file with one changed
-record modifies exactly that document. Batches are unordered bulk writes,
-so one bad document does not stop the others.
+record modifies exactly that document.
+
+One batch is one unordered ``update`` command, so one bad document does not
+stop the others. The parse pass already encoded every statement, so the
+loader sends the spooled BSON as it is (``RawBSONDocument``) through
+``Database.command``. This is the command ``Collection.bulk_write`` would
+send for the same ``ReplaceOne`` upserts, without encoding each document
+again. Unlike ``bulk_write``, ``Database.command`` does not retry, so a
+batch is sent once more after a network error or a primary change: the
+statements are idempotent, and a statement applied by the first attempt
+then counts as unchanged.
 """
 
 from __future__ import annotations
@@ -21,9 +30,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from bson.raw_bson import RawBSONDocument
-from pymongo import ASCENDING, ReplaceOne
+from pymongo import ASCENDING
 from pymongo.collection import Collection
-from pymongo.errors import BulkWriteError
+from pymongo.errors import AutoReconnect, WriteConcernError
 
 from include.ingestion.report import WRITE_REJECTED, ErrorReport
 from include.ingestion.spool import Spool, SpoolBatch
@@ -31,7 +40,6 @@ from include.ingestion.spool import Spool, SpoolBatch
 log = logging.getLogger(__name__)
 
 DUPLICATE_KEY = 11000
-RECORD_HASH_FIELD = "_provenance.record_hash"
 
 # Collections whose indexes this process already created; create_index is
 # idempotent, this only saves a round trip per file.
@@ -75,25 +83,47 @@ def ensure_collection_indexes(collection: Collection) -> None:
     _indexed.add(marker)
 
 
+def batch_statements(batch: SpoolBatch) -> list[RawBSONDocument]:
+    """Wrap the spooled statements of one batch for pymongo, which copies their bytes."""
+    return [RawBSONDocument(statement) for statement in batch.statements]
+
+
+def send_update(collection: Collection, statements: list[RawBSONDocument]) -> dict:
+    """Send one unordered ``update`` command; retry once after a network error.
+
+    Raise :class:`WriteConcernError` when the server reports one.
+    """
+    command = {"update": collection.name, "updates": statements, "ordered": False}
+    if not collection.write_concern.is_server_default:
+        command["writeConcern"] = collection.write_concern.document
+    try:
+        reply = collection.database.command(command)
+    except AutoReconnect as exc:
+        log.warning(
+            "collection %s: update of %s statements interrupted (%s), sending it again",
+            collection.name,
+            len(statements),
+            type(exc).__name__,
+        )
+        reply = collection.database.command(command)
+    concern_error = reply.get("writeConcernError")
+    if concern_error:
+        raise WriteConcernError(
+            concern_error.get("errmsg", "write concern error"),
+            concern_error.get("code"),
+            concern_error,
+        )
+    return reply
+
+
 def write_batch(collection: Collection, batch: SpoolBatch) -> tuple[LoadCounts, list[dict]]:
-    """Upsert one batch with a single unordered bulk write.
+    """Upsert one batch with a single unordered update command.
 
     Return the counts and the write errors other than E11000, each with
     the source line of the document that failed.
     """
-    operations = [
-        ReplaceOne(
-            {"_id": key, RECORD_HASH_FIELD: {"$ne": record_hash}}, RawBSONDocument(doc), upsert=True
-        )
-        for key, record_hash, doc in zip(batch.ids, batch.hashes, batch.documents, strict=True)
-    ]
-    try:
-        details = collection.bulk_write(operations, ordered=False).bulk_api_result
-    except BulkWriteError as exc:
-        details = exc.details
-        if details.get("writeConcernErrors"):
-            raise
-    write_errors = details.get("writeErrors", [])
+    reply = send_update(collection, batch_statements(batch))
+    write_errors = reply.get("writeErrors", [])
     rejected = [
         {
             "line": batch.lines[error["index"]],
@@ -104,8 +134,8 @@ def write_batch(collection: Collection, batch: SpoolBatch) -> tuple[LoadCounts, 
         if error.get("code") != DUPLICATE_KEY
     ]
     counts = LoadCounts(
-        inserted=details.get("nUpserted", 0),
-        updated=details.get("nModified", 0),
+        inserted=len(reply.get("upserted", [])),
+        updated=reply.get("nModified", 0),
         unchanged=len(write_errors) - len(rejected),
         rejected=len(rejected),
         batches=1,

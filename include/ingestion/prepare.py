@@ -1,4 +1,4 @@
-"""The parse pass: read one object once, validate and key every record, spool BSON batches.
+"""The parse pass: read one object once, validate and key every record, spool upsert batches.
 
 Nothing is written to MongoDB here. The caller looks at the result, then
 either loads the spool or quarantines the object, so a file that fails the
@@ -8,18 +8,17 @@ bad-record threshold leaves no partial load behind.
 from __future__ import annotations
 
 import hashlib
+from binascii import hexlify
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
-
-import orjson
 
 from include.ingestion.config import IngestionSettings
 from include.ingestion.documents import DocumentEncoder
 from include.ingestion.formats import FileFormat, Kind, format_from_name, resolve_with_content
 from include.ingestion.readers import (
-    BIG_INTEGER_PATTERN,
-    DIGIT_MAP,
+    FAST_ERRORS,
+    FAST_LOADS,
     Content,
     HashingReader,
     drain,
@@ -53,8 +52,6 @@ from include.ingestion.spool import Spool
 LOAD = "load"
 QUARANTINE = "quarantine"
 IGNORE = "ignore"
-# Marks a line that orjson rejected. None cannot, because a line may be "null".
-_NOT_PARSED = object()
 
 
 @dataclass
@@ -197,9 +194,10 @@ def _parse_fhir_lines(
     """
     readline = stream.readline
     limit = max_bytes + 1
-    fast_loads = orjson.loads
+    fast_loads = FAST_LOADS
+    fast_errors = FAST_ERRORS
     sha256 = hashlib.sha256
-    encode = encoder.encode
+    upsert = encoder.upsert
     add = spool.add
     line_no = valid = 0
     while True:
@@ -214,9 +212,7 @@ def _parse_fhir_lines(
 
         try:
             record = fast_loads(line)
-        except orjson.JSONDecodeError:
-            record = _NOT_PARSED
-        if record is _NOT_PARSED or BIG_INTEGER_PATTERN in line.translate(DIGIT_MAP):
+        except fast_errors:
             try:
                 record = loads_line_with_json(line, line_no)
             except ValueError as exc:
@@ -226,8 +222,8 @@ def _parse_fhir_lines(
 
         try:
             key = prefix + check_fhir_resource(record, resource_type)
-            record_hash = sha256(line.rstrip(b"\r\n")).hexdigest()
-            add(key, record_hash, line_no, encode(record, key, line_no, record_hash))
+            record_hash = hexlify(sha256(line.rstrip(b"\r\n")).digest())
+            add(key, line_no, upsert(record, key, line_no, record_hash))
         except BadRecord as bad:
             report.add(line_no, bad.reason, bad.message)
             continue
@@ -264,7 +260,8 @@ def _parse_json_records(
         try:
             record = check_json_record(value)
             key, record_hash = json_record_key(record, key_fields, prefix)
-            spool.add(key, record_hash, line_no, encoder.encode(record, key, line_no, record_hash))
+            hash_bytes = record_hash.encode("ascii")
+            spool.add(key, line_no, encoder.upsert(record, key, line_no, hash_bytes))
         except BadRecord as bad:
             report.add(line_no, bad.reason, bad.message)
             continue
@@ -292,7 +289,8 @@ def _parse_csv(
     for line_no, row in rows:
         try:
             record, key, record_hash = table.row_record(row, prefix)
-            spool.add(key, record_hash, line_no, encoder.encode(record, key, line_no, record_hash))
+            hash_bytes = record_hash.encode("ascii")
+            spool.add(key, line_no, encoder.upsert(record, key, line_no, hash_bytes))
         except BadRecord as bad:
             report.add(line_no, bad.reason, bad.message)
             continue

@@ -1,11 +1,14 @@
-"""Prepared batches of BSON documents, kept on local disk until the file is accepted.
+"""Prepared batches of upsert statements, kept on local disk until the file is accepted.
 
-The parse pass writes every valid record here as BSON, so the file is parsed
-once, nothing reaches MongoDB before the whole file has been checked, and
-the loader sends the bytes as they are. Layout of one batch::
+The parse pass writes the statement of every valid record here as BSON
+(see include.ingestion.documents), so the file is parsed once, nothing
+reaches MongoDB before the whole file has been checked, and the loader
+sends the bytes as they are. Layout of one batch::
 
-    header   BSON {"ids": [...], "hashes": [...], "lines": [...]}
-    docs     one BSON document per id, in the same order
+    count, size   two int64: statements in the batch, bytes of statements
+    lines         count int64: the source line of each statement
+    ends          count int64: where each statement ends in the statements
+    statements    the statements, one after another
 
 The file is an anonymous temporary file (``tempfile.TemporaryFile``), so
 the operating system removes it even when the worker is killed.
@@ -15,35 +18,34 @@ from __future__ import annotations
 
 import struct
 import tempfile
+from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import IO
 
-import bson
-
-_INT32 = struct.Struct("<i")
-# Flush a batch before it reaches this size, so a batch of large documents
-# stays well below pymongo's 48 MB message size and the worker's memory.
-DEFAULT_MAX_BATCH_BYTES = 32 * 1024 * 1024
+_HEADER = struct.Struct("<qq")
+# One update command carries one batch. pymongo and MongoDB accept a
+# command 16 KiB above the 16 MiB document limit, so a batch is flushed
+# before its statements pass 16 MiB; a single larger statement goes alone.
+DEFAULT_MAX_BATCH_BYTES = 16 * 1024 * 1024
 
 
 @dataclass
 class SpoolBatch:
-    """One batch read back from the spool: ids, record hashes, source lines and BSON documents."""
+    """One batch read back from the spool: the source lines and the statements' BSON."""
 
-    ids: list[str]
-    hashes: list[str]
     lines: list[int]
-    documents: list[bytes]
+    statements: list[bytes]
 
 
 class Spool:
-    """Batches of up to ``batch_size`` documents on an anonymous temporary file.
+    """Batches of up to ``batch_size`` statements on an anonymous temporary file.
 
     ``after_flush`` runs after each batch is written (the pipeline renews
     its ledger lease there during long parses).
 
-    Within one batch a repeated ``_id`` replaces the earlier document (the
+    Within one batch a repeated key replaces the earlier statement (the
     later line wins) and is counted in ``duplicates``. Across batches the
     loader writes batches in order, so the later line wins there too.
 
@@ -61,7 +63,9 @@ class Spool:
         self._file: IO[bytes] = tempfile.TemporaryFile(prefix="cdx-ingest-", dir=directory)
         self._batch_size = batch_size
         self._max_batch_bytes = max_batch_bytes
-        self._pending: dict[str, tuple[str, int, int, int]] = {}
+        # key -> (line, start, end) in _buffer; the dict keeps each key's
+        # first position and its latest statement.
+        self._pending: dict[str, tuple[int, int, int]] = {}
         self._buffer = bytearray()
         self._superseded = 0
         self._after_flush = after_flush
@@ -79,21 +83,21 @@ class Spool:
         """Close and thereby delete the spool file."""
         self._file.close()
 
-    def add(self, key: str, record_hash: str, line: int, document: bytes) -> None:
-        """Append one document to the current batch, writing the batch when it is full."""
+    def add(self, key: str, line: int, statement: bytes) -> None:
+        """Append one statement to the current batch, writing the batch when it is full."""
         pending = self._pending
         buffer = self._buffer
+        if pending and len(buffer) + len(statement) > self._max_batch_bytes:
+            self.flush()
+            pending = self._pending
+            buffer = self._buffer
         if key in pending:
             self.duplicates += 1
             self._superseded += 1
-        # Documents are copied into one buffer instead of being kept as
-        # separate objects. The dict keeps the first position of a key and
-        # its latest (hash, line, start, end).
         start = len(buffer)
-        buffer += document
-        end = start + len(document)
-        pending[key] = (record_hash, line, start, end)
-        if end >= self._max_batch_bytes or len(pending) >= self._batch_size:
+        buffer += statement
+        pending[key] = (line, start, start + len(statement))
+        if len(pending) >= self._batch_size:
             self.flush()
 
     def flush(self) -> None:
@@ -102,18 +106,20 @@ class Spool:
         if not pending:
             return
         entries = pending.values()
-        header = {
-            "ids": list(pending),
-            "hashes": [entry[0] for entry in entries],
-            "lines": [entry[1] for entry in entries],
-        }
-        self._file.write(bson.encode(header))
+        lines = array("q", [entry[0] for entry in entries])
         if self._superseded:
             view = memoryview(self._buffer)
-            self._file.write(b"".join(view[entry[2] : entry[3]] for entry in entries))
+            statements = b"".join(view[entry[1] : entry[2]] for entry in entries)
+            ends = array("q", accumulate(entry[2] - entry[1] for entry in entries))
         else:
-            self._file.write(self._buffer)
-        self.documents += len(pending)
+            statements = self._buffer
+            ends = array("q", [entry[2] for entry in entries])
+        write = self._file.write
+        write(_HEADER.pack(len(lines), len(statements)))
+        write(lines.tobytes())
+        write(ends.tobytes())
+        write(statements)
+        self.documents += len(lines)
         self.batches += 1
         self._pending = {}
         self._buffer = bytearray()
@@ -127,27 +133,26 @@ class Spool:
         self._file.flush()
         self._file.seek(0)
         while True:
-            header_bytes = _read_bson(self._file)
-            if header_bytes is None:
+            header = self._file.read(_HEADER.size)
+            if not header:
                 return
-            header = bson.decode(header_bytes)
-            documents = []
-            for _ in header["ids"]:
-                document = _read_bson(self._file)
-                if document is None:
-                    raise ValueError("the spool file ends inside a batch")
-                documents.append(document)
-            yield SpoolBatch(header["ids"], header["hashes"], header["lines"], documents)
+            if len(header) < _HEADER.size:
+                raise ValueError("the spool file ends inside a batch header")
+            count, size = _HEADER.unpack(header)
+            lines = _read_int64s(self._file, count)
+            ends = _read_int64s(self._file, count)
+            data = self._file.read(size)
+            if len(data) != size or (count and ends[-1] != size):
+                raise ValueError("the spool file ends inside a batch")
+            starts = [0, *ends[:-1]]
+            statements = [data[start:end] for start, end in zip(starts, ends, strict=True)]
+            yield SpoolBatch(lines.tolist(), statements)
 
 
-def _read_bson(file: IO[bytes]) -> bytes | None:
-    prefix = file.read(4)
-    if not prefix:
-        return None
-    if len(prefix) < 4:
-        raise ValueError("the spool file ends inside a document length")
-    (length,) = _INT32.unpack(prefix)
-    rest = file.read(length - 4)
-    if len(rest) != length - 4:
-        raise ValueError("the spool file ends inside a document")
-    return prefix + rest
+def _read_int64s(file: IO[bytes], count: int) -> array:
+    values = array("q")
+    data = file.read(8 * count)
+    if len(data) != 8 * count:
+        raise ValueError("the spool file ends inside a batch header")
+    values.frombytes(data)
+    return values

@@ -1,12 +1,19 @@
-"""BSON documents with _id, client_id and _provenance."""
+"""Upsert statements: the stored document with _id, client_id and _provenance, and its filter."""
 
 from datetime import UTC, datetime
 
 import bson
 import pytest
+from bson.codec_options import CodecOptions
+from bson.raw_bson import RawBSONDocument
 
 from include.ingestion import report
-from include.ingestion.documents import MAX_DOCUMENT_BYTES, DocumentEncoder, Provenance
+from include.ingestion.documents import (
+    MAX_DOCUMENT_BYTES,
+    MAX_KEY_BYTES,
+    DocumentEncoder,
+    Provenance,
+)
 from include.ingestion.records import BadRecord
 
 PROVENANCE = Provenance(
@@ -20,34 +27,51 @@ PROVENANCE = Provenance(
 )
 
 
-def test_document_equals_plain_encoding():
-    record = {"resourceType": "Patient", "id": "p1", "name": [{"family": "Ames", "given": ["Ana"]}]}
-    data = DocumentEncoder(PROVENANCE).encode(dict(record), "acme-health/Patient/p1", 7, "ab" * 32)
-
-    expected = {
-        "_id": "acme-health/Patient/p1",
+def _expected(record: dict, key: str, line: int, record_hash: str) -> bytes:
+    document = {
+        "_id": key,
         **record,
-        "client_id": "acme-health",
-        "_provenance": {**PROVENANCE.to_dict(), "line": 7, "record_hash": "ab" * 32},
+        "client_id": PROVENANCE.client_id,
+        "_provenance": {**PROVENANCE.to_dict(), "line": line, "record_hash": record_hash},
     }
-    assert data == bson.encode(expected)
-    assert list(bson.decode(data))[0] == "_id"
+    return bson.encode(
+        {
+            "q": {"_id": key, "_provenance.record_hash": {"$ne": record_hash}},
+            "u": document,
+            "upsert": True,
+        }
+    )
 
 
-def test_non_ascii_values_and_short_hash():
-    record = {"name": "Zo\u00eb \u6771\u4eac", "n": 1.5, "ok": True, "none": None}
-    data = DocumentEncoder(PROVENANCE).encode(record, "acme-health/t/\u00e9", 1, "h")
-    decoded = bson.decode(data)
-    assert decoded["name"] == "Zo\u00eb \u6771\u4eac"
-    assert decoded["_id"] == "acme-health/t/\u00e9"
-    assert decoded["_provenance"]["record_hash"] == "h"
-    assert decoded["_provenance"]["ingested_at"] == PROVENANCE.ingested_at.replace(tzinfo=None)
+def test_statement_equals_plain_encoding():
+    record = {"resourceType": "Patient", "id": "p1", "name": [{"family": "Ames", "given": ["Ana"]}]}
+    key, record_hash = "acme-health/Patient/p1", "ab" * 32
+    data = DocumentEncoder(PROVENANCE).upsert(record, key, 7, record_hash.encode())
+
+    assert data == _expected(record, key, 7, record_hash)
+    assert list(bson.decode(data)["u"])[0] == "_id"
+    assert "_id" not in record
+
+
+def test_varied_key_and_hash_lengths():
+    encoder = DocumentEncoder(PROVENANCE)
+    cases = [("acme-health/t/\u00e9", "h"), ("acme-health/t/long-" + "x" * 300, "ab" * 32)] * 2
+    for line, (key, record_hash) in enumerate(cases, start=1):
+        record = {"name": "Zo\u00eb \u6771\u4eac", "n": 1.5, "ok": True, "none": None}
+        data = encoder.upsert(record, key, line, record_hash.encode())
+        assert data == _expected(record, key, line, record_hash)
+
+
+def test_ingested_at_stored_as_naive_utc():
+    data = DocumentEncoder(PROVENANCE).upsert({"a": 1}, "k", 1, b"h")
+    stored = bson.decode(data)["u"]["_provenance"]["ingested_at"]
+    assert stored == PROVENANCE.ingested_at.replace(tzinfo=None)
 
 
 @pytest.mark.parametrize("field", ["_id", "client_id", "_provenance"])
 def test_reserved_fields_rejected(field):
     with pytest.raises(BadRecord) as raised:
-        DocumentEncoder(PROVENANCE).encode({field: "x"}, "k", 1, "h")
+        DocumentEncoder(PROVENANCE).upsert({field: "x"}, "k", 1, b"h")
     assert raised.value.reason == report.RESERVED_FIELD
 
 
@@ -58,12 +82,39 @@ def test_reserved_fields_rejected(field):
 )
 def test_unstorable_values_rejected(record):
     with pytest.raises(BadRecord) as raised:
-        DocumentEncoder(PROVENANCE).encode(record, "k", 1, "h")
+        DocumentEncoder(PROVENANCE).upsert(record, "k", 1, b"h")
+    assert raised.value.reason == report.UNSTORABLE
+
+
+def test_deep_nesting_is_unstorable():
+    record: dict = {}
+    inner = record
+    for _ in range(5000):
+        inner["a"] = {}
+        inner = inner["a"]
+    with pytest.raises(BadRecord) as raised:
+        DocumentEncoder(PROVENANCE).upsert(record, "k", 1, b"h")
     assert raised.value.reason == report.UNSTORABLE
 
 
 def test_document_over_limit_rejected():
     record = {"note": "a" * MAX_DOCUMENT_BYTES}
     with pytest.raises(BadRecord) as raised:
-        DocumentEncoder(PROVENANCE).encode(record, "k", 1, "h")
+        DocumentEncoder(PROVENANCE).upsert(record, "k", 1, b"h")
     assert raised.value.reason == report.RECORD_TOO_LARGE
+
+
+def test_document_at_limit_accepted():
+    encoder = DocumentEncoder(PROVENANCE)
+    raw = CodecOptions(document_class=RawBSONDocument)
+    empty = bson.decode(encoder.upsert({"note": ""}, "k", 1, b"h"), raw)["u"].raw
+    record = {"note": "a" * (MAX_DOCUMENT_BYTES - len(empty))}
+    data = encoder.upsert(record, "k", 1, b"h")
+    assert bson.decode(data)["u"]["note"] == record["note"]
+
+
+def test_key_over_limit_rejected():
+    with pytest.raises(BadRecord) as raised:
+        DocumentEncoder(PROVENANCE).upsert({"a": 1}, "k" * (MAX_KEY_BYTES + 1), 1, b"h")
+    assert raised.value.reason == report.RECORD_TOO_LARGE
+    assert "INGESTION_KEY_COLUMNS" in raised.value.message

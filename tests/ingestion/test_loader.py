@@ -3,7 +3,9 @@
 from datetime import UTC, datetime
 
 import bson
-from pymongo.errors import BulkWriteError
+import pytest
+from pymongo import MongoClient, WriteConcern, monitoring
+from pymongo.errors import AutoReconnect, WriteConcernError
 
 from include.ingestion import loader
 from include.ingestion.documents import DocumentEncoder, Provenance
@@ -26,8 +28,8 @@ def _spool(records: list[dict], batch_size: int = 4, version: str = "v1") -> Spo
     spool = Spool(batch_size)
     for line, record in enumerate(records, start=1):
         key = f"acme-health/Patient/{record['id']}"
-        record_hash = bson.encode(record).hex()[-16:] + str(len(str(record)))
-        spool.add(key, record_hash, line, encoder.encode(dict(record), key, line, record_hash))
+        record_hash = (bson.encode(record).hex()[-16:] + str(len(str(record)))).encode()
+        spool.add(key, line, encoder.upsert(record, key, line, record_hash))
     return spool
 
 
@@ -85,39 +87,103 @@ def test_indexes_created(mongo_db):
     assert "provenance_object_version" in indexes
 
 
-class _RejectingCollection:
+class _FakeDatabase:
+    def __init__(self, replies):
+        self.replies = list(replies)
+        self.commands = []
+
+    def command(self, command):
+        self.commands.append(command)
+        reply = self.replies.pop(0)
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
+
+
+class _FakeCollection:
     name = "fhir_Patient"
 
-    def bulk_write(self, operations, ordered):
-        assert ordered is False
-        raise BulkWriteError(
-            {
-                "nUpserted": 1,
-                "nModified": 0,
-                "writeErrors": [
-                    {"index": 1, "code": 11000, "errmsg": "E11000 duplicate key"},
-                    {"index": 2, "code": 2, "errmsg": "invalid field name"},
-                ],
-                "writeConcernErrors": [],
-            }
-        )
+    def __init__(self, *replies, write_concern=None):
+        self.database = _FakeDatabase(replies)
+        self.write_concern = write_concern or WriteConcern()
+
+
+REJECTING_REPLY = {
+    "ok": 1.0,
+    "n": 1,
+    "nModified": 0,
+    "upserted": [{"index": 0, "_id": "a"}],
+    "writeErrors": [
+        {"index": 1, "code": 11000, "errmsg": "E11000 duplicate key"},
+        {"index": 2, "code": 2, "errmsg": "invalid field name"},
+    ],
+}
+
+
+def _batch() -> SpoolBatch:
+    return SpoolBatch(
+        lines=[10, 11, 12],
+        statements=[bson.encode({"q": {"_id": key}, "u": {"_id": key}}) for key in "abc"],
+    )
 
 
 def test_write_errors_mapped_to_lines():
-    batch = SpoolBatch(
-        ids=["a", "b", "c"],
-        hashes=["h1", "h2", "h3"],
-        lines=[10, 11, 12],
-        documents=[bson.encode({"_id": key}) for key in "abc"],
-    )
-    counts, rejected = write_batch(_RejectingCollection(), batch)
+    collection = _FakeCollection(REJECTING_REPLY)
+    counts, rejected = write_batch(collection, _batch())
     assert (counts.inserted, counts.unchanged, counts.rejected) == (1, 1, 1)
     assert rejected == [{"line": 12, "code": 2, "message": "invalid field name"}]
+    (command,) = collection.database.commands
+    assert command["update"] == "fhir_Patient"
+    assert command["ordered"] is False
+    assert [statement.raw for statement in command["updates"]] == _batch().statements
+    assert "writeConcern" not in command
 
 
-def test_rejected_documents_reported(monkeypatch):
+def test_rejected_documents_reported():
     report = ErrorReport()
     with _spool(_patients(3)) as spool:
-        load_spool(_RejectingCollection(), spool, report)
+        load_spool(_FakeCollection(REJECTING_REPLY), spool, report)
     assert report.counts == {WRITE_REJECTED: 1}
     assert report.errors[0]["line"] == 3
+
+
+def test_batch_sent_again_after_network_error():
+    collection = _FakeCollection(AutoReconnect("connection reset"), {"ok": 1.0, "nModified": 1})
+    counts, rejected = write_batch(collection, _batch())
+    assert (counts.updated, rejected) == (1, [])
+    assert len(collection.database.commands) == 2
+
+
+def test_write_concern_sent_and_error_raised():
+    reply = {"ok": 1.0, "writeConcernError": {"code": 64, "errmsg": "waiting for replication"}}
+    collection = _FakeCollection(reply, write_concern=WriteConcern(w="majority", wtimeout=5000))
+    with pytest.raises(WriteConcernError, match="waiting for replication"):
+        write_batch(collection, _batch())
+    (command,) = collection.database.commands
+    assert command["writeConcern"] == {"w": "majority", "wtimeout": 5000}
+
+
+class _UpdateCounter(monitoring.CommandListener):
+    def __init__(self):
+        self.count = 0
+
+    def started(self, event):
+        self.count += event.command_name == "update"
+
+    def succeeded(self, event):
+        pass
+
+    def failed(self, event):
+        pass
+
+
+def test_one_update_command_per_batch(mongo_uri, mongo_db):
+    counter = _UpdateCounter()
+    client = MongoClient(mongo_uri, event_listeners=[counter])
+    try:
+        with _spool(_patients(10)) as spool:
+            counts = load_spool(client[mongo_db.name].fhir_Patient, spool, ErrorReport())
+    finally:
+        client.close()
+    assert counts.bulk_writes == counter.count == 3
+    assert mongo_db.fhir_Patient.count_documents({}) == 10

@@ -36,7 +36,8 @@ def _prepare(name: str, data: bytes, settings: IngestionSettings | None = None):
         settings,
         "acme-health/",
     )
-    documents = [bson.decode(doc) for batch in spool.read_batches() for doc in batch.documents]
+    statements = [statement for batch in spool.read_batches() for statement in batch.statements]
+    documents = [bson.decode(statement)["u"] for statement in statements]
     spool.close()
     return prepared, documents
 

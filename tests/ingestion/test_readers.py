@@ -213,7 +213,7 @@ def test_json_invalid_utf8_rejected():
     assert raised.value.reason == report.INVALID_ENCODING
 
 
-# Lines where orjson 3.13 and json differ or may differ: loads_line must give
+# Lines where msgspec and json differ or may differ: loads_line must give
 # json's result (or raise ValueError like json does).
 JSON_EDGE_LINES = [
     b'{"a": 18446744073709551616}',
@@ -231,6 +231,9 @@ JSON_EDGE_LINES = [
     b'{"a": 12345678901234567890.5}',
     b"null",
     b' {"a": 1}\r\n',
+    b"12345678901234567890123",
+    b'{"\\u0000": 1, "\\u00e9": "\\u00e9"}',
+    b'{"a": "\xef\xbf\xbe \x7f"}',
 ]
 
 
@@ -255,10 +258,14 @@ def test_loads_line_invalid_json_raises_json_error(line):
     assert str(raised.value) == str(expected.value)
 
 
-def test_loads_line_top_level_big_integer_is_float():
-    # Deliberate difference: a big integer at the very start of a line is
-    # not checked. Such a line is rejected as "not an object" either way.
-    assert readers.loads_line(b"12345678901234567890123", 1) == 1.2345678901234568e22
+def test_loads_line_deep_nesting_matches_json():
+    line = b"[" * 500 + b"]" * 500
+    assert readers.loads_line(line, 1) == json.loads(line)
+
+
+def test_loads_line_nesting_too_deep_is_invalid_json():
+    with pytest.raises(ValueError, match="nested too deeply"):
+        readers.loads_line(b"[" * 100_000 + b"]" * 100_000, 1)
 
 
 def test_loads_line_invalid_utf8_rejects_file():

@@ -1,47 +1,69 @@
-"""Spooled BSON batches."""
+"""Spooled batches of upsert statements."""
 
 import bson
 
 from include.ingestion.spool import Spool
 
 
-def _doc(key: str, value: int) -> bytes:
-    return bson.encode({"_id": key, "value": value})
+def _statement(key: str, value: int, pad: str = "") -> bytes:
+    return bson.encode({"q": {"_id": key}, "u": {"_id": key, "value": value, "pad": pad}})
 
 
-def test_batches_in_order_with_metadata():
+def _keys(batch) -> list[str]:
+    return [bson.decode(statement)["q"]["_id"] for statement in batch.statements]
+
+
+def test_batches_in_order_with_lines():
     with Spool(batch_size=2) as spool:
         for number in range(5):
-            spool.add(f"k{number}", f"h{number}", number + 1, _doc(f"k{number}", number))
+            spool.add(f"k{number}", number + 1, _statement(f"k{number}", number))
         batches = list(spool.read_batches())
-    assert [batch.ids for batch in batches] == [["k0", "k1"], ["k2", "k3"], ["k4"]]
-    assert batches[1].hashes == ["h2", "h3"]
-    assert batches[1].lines == [3, 4]
-    assert bson.decode(batches[2].documents[0]) == {"_id": "k4", "value": 4}
+    assert [_keys(batch) for batch in batches] == [["k0", "k1"], ["k2", "k3"], ["k4"]]
+    assert [batch.lines for batch in batches] == [[1, 2], [3, 4], [5]]
+    assert bson.decode(batches[2].statements[0])["u"]["value"] == 4
     assert spool.documents == 5
     assert spool.batches == 3
 
 
 def test_repeated_key_in_batch_keeps_later_line():
     with Spool(batch_size=10) as spool:
-        spool.add("k", "h1", 1, _doc("k", 1))
-        spool.add("other", "h2", 2, _doc("other", 2))
-        spool.add("k", "h3", 3, _doc("k", 3))
+        spool.add("k", 1, _statement("k", 1, pad="first"))
+        spool.add("other", 2, _statement("other", 2))
+        spool.add("k", 3, _statement("k", 3))
         (batch,) = list(spool.read_batches())
-    assert batch.ids == ["k", "other"]
-    assert batch.hashes == ["h3", "h2"]
+    assert _keys(batch) == ["k", "other"]
     assert batch.lines == [3, 2]
-    assert bson.decode(batch.documents[0])["value"] == 3
+    assert bson.decode(batch.statements[0])["u"]["value"] == 3
     assert spool.duplicates == 1
 
 
-def test_batch_flushed_at_byte_limit():
-    big = bson.encode({"_id": "x", "pad": "a" * 1000})
-    with Spool(batch_size=1000, max_batch_bytes=2500) as spool:
+def test_batch_flushed_before_byte_limit():
+    big = _statement("x", 0, pad="a" * 1000)
+    with Spool(batch_size=1000, max_batch_bytes=3 * len(big)) as spool:
         for number in range(7):
-            spool.add(f"k{number}", "h", number, big)
-        sizes = [len(batch.ids) for batch in spool.read_batches()]
+            spool.add(f"k{number}", number, big)
+        sizes = [len(batch.statements) for batch in spool.read_batches()]
     assert sizes == [3, 3, 1]
+
+
+def test_repeated_key_respects_byte_limit():
+    big = _statement("x", 0, pad="a" * 1000)
+    with Spool(batch_size=1000, max_batch_bytes=3 * len(big)) as spool:
+        for line in range(10):
+            spool.add("same", line, big)
+        batches = list(spool.read_batches())
+    assert [batch.lines for batch in batches] == [[2], [5], [8], [9]]
+    assert spool.duplicates == 6
+
+
+def test_statement_above_byte_limit_goes_alone():
+    small, big = _statement("s", 0), _statement("b", 0, pad="a" * 5000)
+    with Spool(batch_size=1000, max_batch_bytes=1000) as spool:
+        spool.add("s1", 1, small)
+        spool.add("b", 2, big)
+        spool.add("s2", 3, small)
+        sizes = [len(batch.statements) for batch in spool.read_batches()]
+    assert sizes == [1, 1, 1]
 
 
 def test_empty_spool_has_no_batches():
