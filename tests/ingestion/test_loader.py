@@ -8,7 +8,12 @@ from pymongo import MongoClient, WriteConcern, monitoring
 from pymongo.errors import AutoReconnect, WriteConcernError
 
 from include.ingestion import loader
-from include.ingestion.documents import DocumentEncoder, Provenance
+from include.ingestion.documents import (
+    MAX_DOCUMENT_BYTES,
+    MAX_KEY_BYTES,
+    DocumentEncoder,
+    Provenance,
+)
 from include.ingestion.loader import ensure_collection_indexes, load_spool, write_batch
 from include.ingestion.report import WRITE_REJECTED, ErrorReport
 from include.ingestion.spool import Spool, SpoolBatch
@@ -187,3 +192,19 @@ def test_one_update_command_per_batch(mongo_uri, mongo_db):
         client.close()
     assert counts.bulk_writes == counter.count == 3
     assert mongo_db.fhir_Patient.count_documents({}) == 10
+
+
+def test_max_size_document_and_key_load(mongo_db):
+    encoder = DocumentEncoder(
+        Provenance("acme-health", "b", "k", "v1", '"e"', datetime(2025, 1, 1, tzinfo=UTC), "r")
+    )
+    key = "acme-health/t/" + "k" * (MAX_KEY_BYTES - len("acme-health/t/"))
+    empty = bson.decode(encoder.upsert({"pad": ""}, key, 1, b"h" * 64))["u"]
+    padding = MAX_DOCUMENT_BYTES - len(bson.encode(empty))
+    with Spool(batch_size=1000) as spool:
+        spool.add("small", 1, encoder.upsert({"pad": "x"}, "acme-health/t/small", 1, b"h" * 64))
+        spool.add(key, 2, encoder.upsert({"pad": "a" * padding}, key, 2, b"h" * 64))
+        counts = load_spool(mongo_db.csv_t, spool, ErrorReport())
+    assert (counts.inserted, counts.batches) == (2, 2)
+    stored = mongo_db.csv_t.find_one({"_id": key})
+    assert len(bson.encode(stored)) == MAX_DOCUMENT_BYTES
