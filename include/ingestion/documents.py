@@ -146,9 +146,10 @@ class DocumentEncoder:
 
         ``record_hash`` is ASCII text as bytes (a hex digest). Raise
         :class:`BadRecord` when the record already has one of the added
-        fields, contains values BSON cannot store (integers beyond 64 bits,
-        NUL in field names, lone surrogates in strings, nesting too deep),
-        or when the key would exceed 4 KiB or the document 16 MiB.
+        fields, or contains values BSON cannot store: integers beyond 64
+        bits, NUL in field names, lone surrogates in strings, nesting too
+        deep. Raise it too when the key would exceed 4 KiB or the document
+        16 MiB.
         """
         if "_id" in record or "client_id" in record or "_provenance" in record:
             names = [name for name in RESERVED_FIELDS if name in record]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from binascii import hexlify
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -255,18 +255,12 @@ def _parse_json_records(
     spool: Spool,
     report: ErrorReport,
 ) -> int:
-    valid = 0
-    for line_no, value in records:
-        try:
-            record = check_json_record(value)
-            key, record_hash = json_record_key(record, key_fields, prefix)
-            hash_bytes = record_hash.encode("ascii")
-            spool.add(key, line_no, encoder.upsert(record, key, line_no, hash_bytes))
-        except BadRecord as bad:
-            report.add(line_no, bad.reason, bad.message)
-            continue
-        valid += 1
-    return valid
+    def keyed(value: Any) -> tuple[dict[str, Any], str, str]:
+        record = check_json_record(value)
+        key, record_hash = json_record_key(record, key_fields, prefix)
+        return record, key, record_hash
+
+    return _spool_records(records, keyed, encoder, spool, report)
 
 
 def _parse_csv(
@@ -285,10 +279,25 @@ def _parse_csv(
         return 0
     header_line, header = first
     table = CsvTable(header, key_columns, header_line)
+    return _spool_records(rows, lambda row: table.row_record(row, prefix), encoder, spool, report)
+
+
+def _spool_records(
+    values: Iterator[tuple[int, Any]],
+    keyed: Callable[[Any], tuple[dict[str, Any], str, str]],
+    encoder: DocumentEncoder,
+    spool: Spool,
+    report: ErrorReport,
+) -> int:
+    """Spool each ``(line, value)`` as ``keyed(value)`` gives it; report bad records.
+
+    ``keyed`` returns ``(record, key, record_hash)`` or raises BadRecord.
+    Return the number of records spooled.
+    """
     valid = 0
-    for line_no, row in rows:
+    for line_no, value in values:
         try:
-            record, key, record_hash = table.row_record(row, prefix)
+            record, key, record_hash = keyed(value)
             hash_bytes = record_hash.encode("ascii")
             spool.add(key, line_no, encoder.upsert(record, key, line_no, hash_bytes))
         except BadRecord as bad:
