@@ -38,8 +38,9 @@ from include.ingestion.report import RECORD_TOO_LARGE, RESERVED_FIELD, UNSTORABL
 # MongoDB's maximum BSON document size.
 MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
 # A statement contains the document plus a filter that repeats the key.
-# pymongo and MongoDB allow a command 16 KiB above the document limit, so
-# keys are kept below 4 KiB and a command with one statement always fits.
+# pymongo sends a command up to 16,382 bytes above the document limit
+# (_COMMAND_OVERHEAD in pymongo.message), so keys are kept below 4 KiB and a
+# command with one statement always fits.
 MAX_KEY_BYTES = 4 * 1024
 RECORD_HASH_FIELD = "_provenance.record_hash"
 _INT32 = struct.Struct("<i").pack
@@ -67,7 +68,8 @@ _ID = b"\x02_id\x00"
 _FILTER = b"\x03q\x00"
 _FILTER_TO_DOCUMENT = b"\x00\x00\x03u\x00"  # closes {$ne: ...} and q, opens u
 _HASH_ELEMENT = b"\x02record_hash\x00"
-_END = b"\x00\x00\x00\x08upsert\x00\x01\x00"  # closes hash, _provenance, u; upsert; end
+# Closes the hash string, _provenance and u, adds upsert: true, closes the statement.
+_END = b"\x00\x00\x00\x08upsert\x00\x01\x00"
 
 
 class _Layout:
@@ -107,8 +109,8 @@ class DocumentEncoder:
     ``client_id`` and ``_provenance`` are the same for every record of a
     file except ``line`` and ``record_hash``. Their BSON, and the rest of
     the statement around the record, is built once per file (and key and
-    hash length). Per record only the record itself is encoded; ``_id``,
-    the line and the hash are packed around it.
+    hash length). Per record only the record itself is encoded, and
+    ``_id``, the line and the hash are packed around it.
     """
 
     def __init__(self, provenance: Provenance):
@@ -142,7 +144,7 @@ class DocumentEncoder:
         return layout
 
     def upsert(self, record: dict[str, Any], key: str, line: int, record_hash: bytes) -> bytes:
-        """Return the upsert statement of ``record``; its document starts with ``_id``.
+        """Return the upsert statement of ``record``, whose document starts with ``_id``.
 
         ``record_hash`` is ASCII text as bytes (a hex digest). Raise
         :class:`BadRecord` when the record already has one of the added

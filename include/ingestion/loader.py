@@ -89,7 +89,7 @@ def batch_statements(batch: SpoolBatch) -> list[RawBSONDocument]:
 
 
 def send_update(collection: Collection, statements: list[RawBSONDocument]) -> dict:
-    """Send one unordered ``update`` command; retry once after a network error.
+    """Send one unordered ``update`` command, once more after a network error.
 
     Raise :class:`WriteConcernError` when the server reports one.
     """

@@ -289,7 +289,7 @@ def _spool_records(
     spool: Spool,
     report: ErrorReport,
 ) -> int:
-    """Spool each ``(line, value)`` as ``keyed(value)`` gives it; report bad records.
+    """Spool each ``(line, value)`` as ``keyed(value)`` gives it, and report bad records.
 
     ``keyed`` returns ``(record, key, record_hash)`` or raises BadRecord.
     Return the number of records spooled.

@@ -178,10 +178,10 @@ FAST_ERRORS = (msgspec.DecodeError, RecursionError)
 def loads_line(line: bytes, line_no: int) -> Any:
     """Parse one line of NDJSON with the result of ``json.loads(line.decode("utf-8"))``.
 
-    msgspec parses the line, which is several times faster; a line it
-    rejects goes to :func:`loads_line_with_json`. Raise
-    :class:`FileRejected` for invalid UTF-8 and ``ValueError`` for invalid
-    JSON.
+    msgspec parses the line, about three times faster than ``json`` on the
+    benchmark's FHIR lines. A line it rejects goes to
+    :func:`loads_line_with_json`. Raise :class:`FileRejected` for invalid
+    UTF-8 and ``ValueError`` for invalid JSON.
     """
     try:
         return FAST_LOADS(line)
