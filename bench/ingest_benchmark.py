@@ -11,17 +11,22 @@ Steps, in one run over the same generated export (``bench/.data/``):
    ``--rounds`` rounds (default 2), keeping each path's fastest round:
    * ``bare``: ``for line in file: json.loads(line)``;
    * ``pipeline``: ``prepare_object`` (read, parse, validate, key, encode
-     and spool the upsert statements; no database);
+     and spool the upsert statements; no database), with the default number
+     of parse processes (one per core, up to 4);
    * ``pipeline_with_batches``: the same, then read the spool back and build
      each batch for pymongo (everything but the update command itself);
-   * ``pipeline_without_bson``: the same with BSON encoding left out;
+   * ``pipeline_one_process``: the same in the task's process alone;
+   * ``pipeline_without_bson``: the parse pass in one process with BSON
+     encoding left out;
    * ``dict_batches``: the common alternative design, dict batches for pymongo;
    * ``pandas``: ``pandas.read_json(path, lines=True, chunksize=N)``;
 4. load the first ``--write-docs`` documents of one file into a MongoDB
    (the stand-in by default) and count the bulk writes it took.
 
-Peak RSS growth is sampled every 10 ms against the RSS just before the
-timed work. The results are printed as Markdown for ``docs/benchmarks.md``.
+Memory is sampled every 10 ms: the RSS of the timing process, and the PSS
+summed over it and its parse workers, each against its value just before
+the timed work (see ``bench.measures.MemorySampler``). CPU time counts the
+workers too. The results are printed as Markdown for ``docs/benchmarks.md``.
 """
 
 from __future__ import annotations
@@ -166,7 +171,8 @@ def main(argv: list[str] | None = None) -> None:
         "bare": (run_bare, paths),
         "pipeline": (run_pipeline, paths, str(spool_dir)),
         "pipeline_with_batches": (run_pipeline_with_batches, paths, str(spool_dir)),
-        "pipeline_without_bson": (run_pipeline_without_bson, paths, str(spool_dir)),
+        "pipeline_one_process": (run_pipeline_with_batches, paths, str(spool_dir), 1),
+        "pipeline_without_bson": (run_pipeline_without_bson, paths, str(spool_dir), 1),
         "dict_batches": (run_dict_batches, paths),
         "pandas": (run_pandas, paths),
     }
@@ -198,7 +204,8 @@ PATHS = {
     "bare": "bare `json.loads` loop",
     "pipeline": "pipeline parse pass",
     "pipeline_with_batches": "pipeline parse pass, spool read-back and batch building",
-    "pipeline_without_bson": "pipeline parse pass without BSON encoding",
+    "pipeline_one_process": "the same in one process",
+    "pipeline_without_bson": "pipeline parse pass in one process, without BSON encoding",
     "dict_batches": "alternative: batches of 1,000 dicts for pymongo, no spool",
     "pandas": f"pandas `read_json(lines=True, chunksize={PANDAS_CHUNK_LINES})`",
 }
@@ -213,14 +220,18 @@ def render_markdown(results: dict[str, Any]) -> str:
         f"Export: {results['export_mib']:.0f} MiB, {pipeline['records']:,} records in "
         f"{results['files']} files, shapes from {results['source']}.",
         "",
-        "| path | records/s | seconds | slowest round (s) | x bare loop | peak RSS growth (MiB) |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        "| path | processes | records/s | seconds | slower round (s) | x bare loop | CPU s "
+        "| peak RSS growth (MiB) | peak PSS growth, all processes (MiB) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, label in PATHS.items():
-        slowest = max(run["seconds"] for run in results.get(f"{name}_rounds", [results[name]]))
+        result = results[name]
+        slowest = max(run["seconds"] for run in results.get(f"{name}_rounds", [result]))
         lines.append(
-            f"| {label} | {rate[name]:,.0f} | {results[name]['seconds']:.1f} | {slowest:.1f} | "
-            f"{rate[name] / rate['bare']:.2f} | {results[name]['rss_growth_mib']:.1f} |"
+            f"| {label} | {result.get('processes', 1)} | {rate[name]:,.0f} | "
+            f"{result['seconds']:.1f} | {slowest:.1f} | {rate[name] / rate['bare']:.2f} | "
+            f"{result['cpu_seconds']:.1f} | {result['rss_growth_mib']:.1f} | "
+            f"{result['tree_growth_mib']:.1f} |"
         )
     per_thousand = pipeline["batches"] * 1000 / pipeline["records"]
     lines += [
@@ -232,6 +243,8 @@ def render_markdown(results: dict[str, Any]) -> str:
         f"{rate['pipeline_with_batches'] / rate['pandas']:.2f}x pandas; of its "
         f"{with_batches['seconds']:.1f} s the parse pass took "
         f"{with_batches['parse_seconds']:.1f} s",
+        f"- in one process: {rate['pipeline_one_process'] / rate['bare']:.2f}x the bare loop, "
+        f"{rate['pipeline_one_process'] / rate['pandas']:.2f}x pandas",
         f"- batches spooled for the whole export: {pipeline['batches']:,} "
         f"({per_thousand:.3f} bulk writes per 1,000 documents)",
         f"- database writes to {writes['server']}: {writes['documents']:,} documents in "

@@ -36,6 +36,11 @@ DEFAULT_KEY_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 
+def default_parse_processes() -> int:
+    """Return the default number of processes parsing one large object: the cores, up to 4."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
 @dataclass(frozen=True)
 class IngestionSettings:
     """Limits and rules for one ingestion run."""
@@ -47,6 +52,7 @@ class IngestionSettings:
     max_objects_per_run: int = 200
     max_listed_errors: int = 1000
     spool_dir: str | None = None
+    parse_processes: int = field(default_factory=default_parse_processes)
     key_columns: Mapping[str, tuple[str, ...]] = field(
         default_factory=lambda: dict(DEFAULT_KEY_COLUMNS)
     )
@@ -65,6 +71,9 @@ class IngestionSettings:
             max_objects_per_run=_int(env, "INGESTION_MAX_OBJECTS_PER_RUN", 200, minimum=1),
             max_listed_errors=_int(env, "INGESTION_MAX_LISTED_ERRORS", 1000, minimum=0),
             spool_dir=env.get("INGESTION_SPOOL_DIR") or None,
+            parse_processes=_int(
+                env, "INGESTION_PARSE_PROCESSES", default_parse_processes(), minimum=1
+            ),
             key_columns=_key_columns(env.get("INGESTION_KEY_COLUMNS")),
         )
 

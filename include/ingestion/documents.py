@@ -114,6 +114,7 @@ class DocumentEncoder:
     """
 
     def __init__(self, provenance: Provenance):
+        self.provenance = provenance
         self._client_element = _string_element("client_id", provenance.client_id)
         self._fixed_provenance = bson.encode(provenance.to_dict())[4:-1]
         self._layouts: dict[tuple[int, int], _Layout] = {}

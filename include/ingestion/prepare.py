@@ -7,18 +7,15 @@ bad-record threshold leaves no partial load behind.
 
 from __future__ import annotations
 
-import hashlib
-from binascii import hexlify
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from include.ingestion.chunks import FhirChunkParser
 from include.ingestion.config import IngestionSettings
 from include.ingestion.documents import DocumentEncoder
 from include.ingestion.formats import FileFormat, Kind, format_from_name, resolve_with_content
 from include.ingestion.readers import (
-    FAST_ERRORS,
-    FAST_LOADS,
     Content,
     HashingReader,
     drain,
@@ -28,13 +25,10 @@ from include.ingestion.readers import (
     iter_json_values,
     iter_lines,
     loads_line,
-    loads_line_with_json,
-    skip_rest_of_line,
 )
 from include.ingestion.records import (
     BadRecord,
     CsvTable,
-    check_fhir_resource,
     check_json_record,
     json_record_key,
 )
@@ -48,6 +42,7 @@ from include.ingestion.report import (
     bad_share_exceeded,
 )
 from include.ingestion.spool import Spool
+from include.ingestion.workers import parse_chunks
 
 LOAD = "load"
 QUARANTINE = "quarantine"
@@ -166,7 +161,7 @@ def _parse_records(
 ) -> int:
     max_bytes = settings.max_record_bytes
     if fmt.kind is Kind.FHIR_NDJSON:
-        return _parse_fhir_lines(stream, fmt.dataset, prefix, encoder, spool, report, max_bytes)
+        return _parse_fhir_lines(stream, fmt.dataset, prefix, encoder, spool, report, settings)
     key_fields = settings.key_columns.get(fmt.dataset, ())
     if fmt.kind is Kind.NDJSON:
         records = _json_lines(stream, max_bytes, report)
@@ -185,49 +180,19 @@ def _parse_fhir_lines(
     encoder: DocumentEncoder,
     spool: Spool,
     report: ErrorReport,
-    max_bytes: int,
+    settings: IngestionSettings,
 ) -> int:
-    """Parse FHIR NDJSON; the hot path of large exports, so it stays flat.
-
-    It inlines :func:`iter_lines` and :func:`loads_line` because a function
-    call per line costs a measurable share of the pass.
-    """
-    readline = stream.readline
-    limit = max_bytes + 1
-    fast_loads = FAST_LOADS
-    fast_errors = FAST_ERRORS
-    sha256 = hashlib.sha256
-    upsert = encoder.upsert
-    add = spool.add
-    line_no = valid = 0
-    while True:
-        line = readline(limit)
-        if not line:
-            return valid
-        line_no += 1
-        if len(line) == limit and not line.endswith(b"\n"):
-            skip_rest_of_line(stream)
-            report.add(line_no, RECORD_TOO_LARGE, f"the line is longer than {max_bytes} bytes")
-            continue
-
-        try:
-            record = fast_loads(line)
-        except fast_errors:
-            try:
-                record = loads_line_with_json(line, line_no)
-            except ValueError as exc:
-                if not is_blank(line):
-                    report.add(line_no, INVALID_JSON, f"invalid JSON: {exc}")
-                continue
-
-        try:
-            key = prefix + check_fhir_resource(record, resource_type)
-            record_hash = hexlify(sha256(line.rstrip(b"\r\n")).digest())
-            add(key, line_no, upsert(record, key, line_no, record_hash))
-        except BadRecord as bad:
-            report.add(line_no, bad.reason, bad.message)
-            continue
-        valid += 1
+    """Parse FHIR NDJSON in chunks, in worker processes when the object is large."""
+    parser = FhirChunkParser(resource_type, prefix, encoder.provenance, settings.max_record_bytes)
+    valid = 0
+    for result in parse_chunks(stream, parser, spool, settings.parse_processes):
+        for line_no, reason, message in result.bad:
+            report.add(line_no, reason, message)
+        spool.add_written(result.file_number, result.batches, result.documents, result.duplicates)
+        valid += result.valid
+        if result.rejection is not None:
+            raise FileRejected(*result.rejection)
+    return valid
 
 
 def _json_lines(

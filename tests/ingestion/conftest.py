@@ -6,6 +6,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from include.ingestion import workers
+
 BUCKET = "cdx-acme-health"
 CLIENT_ID = "acme-health"
 
@@ -48,3 +50,17 @@ def bucket(s3, kms_key_arn):
         },
     )
     return BUCKET
+
+
+@pytest.fixture
+def worker_pids(monkeypatch):
+    """Record the process id of every parse worker started during the test."""
+    pids = []
+    original_init = workers._Workers.__init__
+
+    def recording_init(self, parser, spool, processes):
+        original_init(self, parser, spool, processes)
+        pids.extend(process.pid for process in self._processes)
+
+    monkeypatch.setattr(workers._Workers, "__init__", recording_init)
+    return pids

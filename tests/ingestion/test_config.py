@@ -1,5 +1,7 @@
 """Settings from INGESTION_* environment variables."""
 
+import os
+
 import pytest
 
 from include.ingestion.config import (
@@ -16,6 +18,7 @@ def test_defaults_without_variables():
     assert settings.max_record_bytes == 16 * 1024 * 1024
     assert settings.key_columns["patients"] == ("Id",)
     assert "conditions" not in settings.key_columns
+    assert settings.parse_processes == max(1, min(4, os.cpu_count() or 1))
 
 
 def test_values_from_variables():
@@ -25,6 +28,7 @@ def test_values_from_variables():
             "INGESTION_MAX_BAD_SHARE": "0.2",
             "INGESTION_LEASE_SECONDS": "30",
             "INGESTION_SPOOL_DIR": "/var/tmp",
+            "INGESTION_PARSE_PROCESSES": "3",
             "INGESTION_KEY_COLUMNS": '{"Conditions": ["PATIENT", "CODE"], "patients": []}',
         }
     )
@@ -32,6 +36,7 @@ def test_values_from_variables():
     assert settings.max_bad_share == 0.2
     assert settings.lease_seconds == 30
     assert settings.spool_dir == "/var/tmp"
+    assert settings.parse_processes == 3
     assert settings.key_columns["conditions"] == ("PATIENT", "CODE")
     assert settings.key_columns["patients"] == ()
     assert settings.key_columns["payers"] == ("Id",)
@@ -44,6 +49,8 @@ def test_values_from_variables():
         ("INGESTION_BATCH_SIZE", "0", "below the minimum"),
         ("INGESTION_MAX_BAD_SHARE", "5%", "not a number"),
         ("INGESTION_MAX_BAD_SHARE", "1.5", "between 0 and 1"),
+        ("INGESTION_PARSE_PROCESSES", "0", "below the minimum"),
+        ("INGESTION_PARSE_PROCESSES", "two", "not an integer"),
         ("INGESTION_KEY_COLUMNS", "{", "not valid JSON"),
         ("INGESTION_KEY_COLUMNS", '["Id"]', "JSON object"),
         ("INGESTION_KEY_COLUMNS", '{"patients": "Id"}', "list of column names"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 
+import psutil
 import pytest
 
 from include import registry
@@ -128,3 +129,29 @@ def test_failed_load_audited_then_next_run_completes(stack_db, monkeypatch):
     assert keys_under(s3, bucket, "incoming/") == set()
     for collection, keys in distinct_keys(good_files(), client_id).items():
         assert stack_db[collection].count_documents({}) == len(keys), collection
+
+
+def test_large_fhir_file_uses_workers(stack_db, monkeypatch, worker_pids):
+    client_id = _client_id("large")
+    provision_active_client(client_id)
+    bucket = client_names(client_id).bucket
+    records = [
+        {"resourceType": "Patient", "id": f"p{number}", "gender": "unknown"}
+        for number in range(2_600)
+    ]
+    records[1_234] = {"resourceType": "Patient", "id": "p7", "gender": "female"}
+    data = b"".join(json.dumps(record).encode() + b"\n" for record in records)
+    upload(operator_s3(), bucket, {"Patient.000.ndjson": data})
+    monkeypatch.setenv("INGESTION_BATCH_SIZE", "500")
+    monkeypatch.setenv("INGESTION_PARSE_PROCESSES", "2")
+    run_ingestion({"client_id": client_id})
+
+    assert len(worker_pids) == 2
+    assert not any(psutil.pid_exists(pid) for pid in worker_pids)
+    patients = stack_db["fhir_Patient"]
+    assert patients.count_documents({"client_id": client_id}) == 2_599
+    repeated = patients.find_one({"_id": f"{client_id}/Patient/p7"})
+    assert repeated["gender"] == "female"
+    assert repeated["_provenance"]["line"] == 1_235
+    entry = stack_db[ledger.LEDGER].find_one({"bucket": bucket})
+    assert entry["state"] == ledger.LOADED

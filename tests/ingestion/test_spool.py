@@ -2,7 +2,7 @@
 
 import bson
 
-from include.ingestion.spool import Spool
+from include.ingestion.spool import BatchWriter, Spool
 
 
 def _statement(key: str, value: int, pad: str = "") -> bytes:
@@ -69,3 +69,23 @@ def test_statement_above_byte_limit_goes_alone():
 def test_empty_spool_has_no_batches():
     with Spool(batch_size=10) as spool:
         assert list(spool.read_batches()) == []
+
+
+def test_worker_file_batches_keep_order():
+    with Spool(batch_size=2) as spool:
+        spool.add("own", 1, _statement("own", 1))
+        spool.flush()
+        writers = []
+        for _ in range(2):
+            number, file = spool.new_file()
+            writers.append((number, BatchWriter(file, 2, spool.max_batch_bytes)))
+        for key, line, (number, writer) in [("a", 2, writers[1]), ("b", 3, writers[0])]:
+            writer.add(key, line, _statement(key, line))
+            writer.add(key, line + 10, _statement(key, line + 10))
+            writer.flush()
+            spool.add_written(number, writer.batches, 1, writer.duplicates)
+            writer.batches = []
+        batches = list(spool.read_batches())
+    assert [_keys(batch) for batch in batches] == [["own"], ["a"], ["b"]]
+    assert [batch.lines for batch in batches] == [[1], [12], [13]]
+    assert (spool.documents, spool.duplicates, spool.batches) == (3, 2, 3)
