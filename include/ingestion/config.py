@@ -37,8 +37,17 @@ DEFAULT_KEY_COLUMNS: dict[str, tuple[str, ...]] = {
 
 
 def default_parse_processes() -> int:
-    """Return the default number of processes parsing one large object: the cores, up to 4."""
-    return max(1, min(4, os.cpu_count() or 1))
+    """Return the default number of processes parsing one large object: the cores, up to 4.
+
+    The cores are those this process may run on, which a container's CPU
+    set can limit. A CPU quota does not show here; set
+    INGESTION_PARSE_PROCESSES to match one.
+    """
+    if hasattr(os, "sched_getaffinity"):
+        cores = len(os.sched_getaffinity(0))
+    else:
+        cores = os.cpu_count() or 1
+    return max(1, min(4, cores))
 
 
 @dataclass(frozen=True)

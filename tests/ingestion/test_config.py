@@ -18,7 +18,7 @@ def test_defaults_without_variables():
     assert settings.max_record_bytes == 16 * 1024 * 1024
     assert settings.key_columns["patients"] == ("Id",)
     assert "conditions" not in settings.key_columns
-    assert settings.parse_processes == max(1, min(4, os.cpu_count() or 1))
+    assert settings.parse_processes == max(1, min(4, len(os.sched_getaffinity(0))))
 
 
 def test_values_from_variables():

@@ -132,9 +132,11 @@ def test_cli_round_trip_keeps_bytes_exact(serve_process):
     assert created.returncode == 0, created.stderr
     assert link.startswith(serve_process.env["SECRET_SERVICE_URL"] + "/s/")
     assert "#" in link
+    assert pending.returncode == 0, pending.stderr
     assert json.loads(pending.stdout)["state"] == "pending"
     assert revealed.returncode == 0, revealed.stderr
     assert revealed.stdout == plaintext.encode()
+    assert viewed.returncode == 0, viewed.stderr
     assert json.loads(viewed.stdout)["state"] == "viewed"
     assert again.returncode == 1
     assert b"already viewed" in again.stderr
