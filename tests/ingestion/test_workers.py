@@ -1,5 +1,6 @@
 """Parsing FHIR NDJSON in worker processes gives what one process gives."""
 
+import gzip
 import io
 import json
 import os
@@ -13,7 +14,7 @@ from include.ingestion import chunks
 from include.ingestion.config import IngestionSettings
 from include.ingestion.documents import DocumentEncoder, Provenance
 from include.ingestion.prepare import LOAD, QUARANTINE, prepare_object
-from include.ingestion.report import INVALID_ENCODING
+from include.ingestion.report import CORRUPT_GZIP, INVALID_ENCODING
 from include.ingestion.spool import Spool
 
 PROVENANCE = Provenance(
@@ -46,7 +47,7 @@ def _messy_export(lines: int) -> bytes:
     return b"".join(out)
 
 
-def _prepare(data: bytes, processes: int, **changes):
+def _prepare(data: bytes, processes: int, name: str = "Patient.000.ndjson", **changes):
     settings = replace(
         IngestionSettings(),
         parse_processes=processes,
@@ -58,7 +59,7 @@ def _prepare(data: bytes, processes: int, **changes):
     with Spool(settings.batch_size) as spool:
         prepared = prepare_object(
             io.BytesIO(data),
-            "incoming/Patient.000.ndjson",
+            f"incoming/{name}",
             DocumentEncoder(PROVENANCE),
             spool,
             settings,
@@ -102,6 +103,16 @@ def test_rejecting_line_in_later_chunk(worker_pids):
     assert prepared.reason == INVALID_ENCODING
     assert prepared.details["line"] == 750
     assert [error["line"] for error in prepared.report.errors] == [11]
+    assert _all_gone(worker_pids)
+
+
+def test_truncated_gzip_stops_workers(worker_pids):
+    lines = [_patient(number, name="n" * 900) for number in range(1, 5001)]
+    data = gzip.compress(b"".join(lines))  # about 5 MB, so several reads and chunks
+    prepared, _, _ = _prepare(data[: len(data) // 2], 2, name="Patient.000.ndjson.gz")
+    assert prepared.decision == QUARANTINE
+    assert prepared.reason == CORRUPT_GZIP
+    assert len(worker_pids) == 2
     assert _all_gone(worker_pids)
 
 
