@@ -57,6 +57,8 @@ class ChunkResult:
     rejection: tuple[str, str, int | None] | None = None
     # Where a worker left ``bad`` in its spool file: (offset, length).
     bad_at: tuple[int, int] | None = None
+    # Processes parsing the object: 1 for the task's own, else the workers.
+    processes: int = 1
 
 
 @dataclass(frozen=True)

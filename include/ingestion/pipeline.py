@@ -218,12 +218,13 @@ def _process_claimed(
             ensure_collection_indexes(collection)
             counts = load_spool(collection, spool, prepared.report, after_batch=keep_lease)
             log.info(
-                "client %s: loaded s3://%s/%s version %s into %s: %s",
+                "client %s: loaded s3://%s/%s version %s into %s (parsed by %d process(es)): %s",
                 context.client_id,
                 version.bucket,
                 version.key,
                 version.version_id,
                 collection.name,
+                prepared.parse_processes,
                 counts.to_dict(),
             )
 

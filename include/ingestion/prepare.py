@@ -61,6 +61,7 @@ class PreparedFile:
     sha256: str = ""
     size: int = 0
     utf8_bom: bool = False
+    parse_processes: int = 1
     decision: str = LOAD
     reason: str | None = None
     message: str | None = None
@@ -81,6 +82,7 @@ class PreparedFile:
             "valid_records": self.valid_records,
             "bad_records": self.bad_records,
             "duplicate_keys": self.duplicate_keys,
+            "parse_processes": self.parse_processes,
             "decision": self.decision,
             "reason": self.reason,
             "message": self.message,
@@ -114,7 +116,7 @@ def prepare_object(
             if fmt.loads_records:
                 prefix = f"{id_prefix}{fmt.dataset}/"
                 prepared.valid_records = _parse_records(
-                    content.stream, fmt, prefix, encoder, spool, prepared.report, settings
+                    content.stream, fmt, prefix, encoder, spool, prepared, settings
                 )
     except FileRejected as rejection:
         prepared.rejection = rejection
@@ -156,12 +158,13 @@ def _parse_records(
     prefix: str,
     encoder: DocumentEncoder,
     spool: Spool,
-    report: ErrorReport,
+    prepared: PreparedFile,
     settings: IngestionSettings,
 ) -> int:
     max_bytes = settings.max_record_bytes
     if fmt.kind is Kind.FHIR_NDJSON:
-        return _parse_fhir_lines(stream, fmt.dataset, prefix, encoder, spool, report, settings)
+        return _parse_fhir_lines(stream, fmt.dataset, prefix, encoder, spool, prepared, settings)
+    report = prepared.report
     key_fields = settings.key_columns.get(fmt.dataset, ())
     if fmt.kind is Kind.NDJSON:
         records = _json_lines(stream, max_bytes, report)
@@ -179,15 +182,16 @@ def _parse_fhir_lines(
     prefix: str,
     encoder: DocumentEncoder,
     spool: Spool,
-    report: ErrorReport,
+    prepared: PreparedFile,
     settings: IngestionSettings,
 ) -> int:
-    """Parse FHIR NDJSON in chunks, in worker processes when the object is large."""
+    """Parse FHIR NDJSON in chunks, in worker processes when it has more than one chunk."""
     parser = FhirChunkParser(resource_type, prefix, encoder.provenance, settings.max_record_bytes)
     valid = 0
     for result in parse_chunks(stream, parser, spool, settings.parse_processes):
+        prepared.parse_processes = result.processes
         for line_no, reason, message in result.bad:
-            report.add(line_no, reason, message)
+            prepared.report.add(line_no, reason, message)
         spool.add_written(result.file_number, result.batches, result.documents, result.duplicates)
         valid += result.valid
         if result.rejection is not None:

@@ -134,9 +134,9 @@ def _parse_in_workers(
                 waiting.append(turn)
                 turn = (turn + 1) % processes
             while len(waiting) >= limit:
-                yield workers.result_of(waiting.popleft())
+                yield workers.result_of(waiting.popleft(), processes)
         while waiting:
-            yield workers.result_of(waiting.popleft())
+            yield workers.result_of(waiting.popleft(), processes)
     except BaseException:
         workers.kill()
         raise
@@ -188,9 +188,13 @@ class _Workers:
         except (BrokenPipeError, ConnectionResetError):
             raise self._died(worker) from None
 
-    def result_of(self, item: int | ChunkResult) -> ChunkResult:
-        """Return ``item`` if it is a result, else the next result from worker ``item``."""
+    def result_of(self, item: int | ChunkResult, processes: int) -> ChunkResult:
+        """Return ``item`` if it is a result, else the next result from worker ``item``.
+
+        The result is marked as parsed by ``processes`` processes.
+        """
         if isinstance(item, ChunkResult):
+            item.processes = processes
             return item
         try:
             status, payload = self._pipes[item].recv()
@@ -200,6 +204,7 @@ class _Workers:
             raise RuntimeError(f"parse worker {item} failed: {payload}")
         number, file = self._files[item]
         payload.file_number = number
+        payload.processes = processes
         if payload.bad_at is not None:
             offset, length = payload.bad_at
             listed = json.loads(os.pread(file.fileno(), length, offset))
@@ -243,6 +248,7 @@ def _work(
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _die_with_parent()
+    _set_title(parser)
     encoder = parser.encoder()
     writer = BatchWriter(file, batch_size, max_batch_bytes)
     while True:
@@ -274,6 +280,16 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     except (OSError, AttributeError):
         pass
+
+
+def _set_title(parser: FhirChunkParser) -> None:
+    """Name the process after its object in ``ps``, where setproctitle is installed."""
+    try:
+        from setproctitle import setproctitle
+    except ImportError:
+        return
+    provenance = parser.provenance
+    setproctitle(f"cdx-parse-worker {provenance.bucket}/{provenance.key}")
 
 
 def _release_free_heap() -> None:

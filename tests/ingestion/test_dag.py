@@ -155,3 +155,4 @@ def test_large_fhir_file_uses_workers(stack_db, monkeypatch, worker_pids):
     assert repeated["_provenance"]["line"] == 1_235
     entry = stack_db[ledger.LEDGER].find_one({"bucket": bucket})
     assert entry["state"] == ledger.LOADED
+    assert entry["parse_processes"] == 2

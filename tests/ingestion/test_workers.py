@@ -81,8 +81,10 @@ def test_workers_match_one_process(processes, worker_pids):
     assert worker_pids == []
     parallel, parallel_batches, parallel_documents = _prepare(data, processes)
     assert len(worker_pids) == processes
+    assert single.parse_processes == 1
+    assert parallel.parse_processes == processes
     assert single.decision == parallel.decision == LOAD
-    assert single.summary() == parallel.summary()
+    assert {**single.summary(), "parse_processes": processes} == parallel.summary()
     assert single.report.errors == parallel.report.errors
     assert dict(single.report.counts) == dict(parallel.report.counts)
     assert single.sha256 == parallel.sha256
@@ -152,3 +154,16 @@ def test_small_object_starts_no_worker(worker_pids):
     assert prepared.valid_records == 50
     assert [len(lines) for lines, _ in batches] == [50]
     assert worker_pids == []
+
+
+def test_worker_title_names_the_object(monkeypatch, worker_pids):
+    def report_title():
+        from setproctitle import getproctitle
+
+        raise RuntimeError(getproctitle())
+
+    _break_worker_on(monkeypatch, "p5", report_title)
+    data = b"".join(_patient(number) for number in range(1, 1001))
+    expected = "cdx-parse-worker cdx-acme-health/incoming/Patient.000.ndjson"
+    with pytest.raises(RuntimeError, match=expected):
+        _prepare(data, 2)
