@@ -144,11 +144,15 @@ class Storage:
     def dump(self) -> Iterator[tuple[str, str, list[dict[str, Any]], list[dict[str, Any]]]]:
         """Yield ``(database, collection, index specs, documents)`` for every collection.
 
-        The caller keeps :attr:`lock` acquired until it has consumed the iterator.
+        The caller keeps :attr:`lock` acquired until it has consumed the
+        iterator, and must not change the documents: they are the stored
+        ones. Reading the store skips the copy and the filter test that
+        ``find()`` makes per document, which took about 5 s for 43,000
+        FHIR-sized documents and made a stop outlast its timeout.
         """
         for db_name in self.client.list_database_names():
             database = self.client[db_name]
             for name in database.list_collection_names():
                 collection = database[name]
                 indexes = [index for index in collection.list_indexes() if index["name"] != "_id_"]
-                yield db_name, name, indexes, list(collection.find())
+                yield db_name, name, indexes, list(self._store[db_name][name].documents)
