@@ -73,4 +73,5 @@ def test_format_summary_lists_counts():
     assert "4 not enforced locally" in text
     assert "sdk viewed, sftp viewed" in text
     assert "6 loaded" in text
+    assert "0 quarantined" in text
     assert "fhir_Patient" in text
