@@ -127,6 +127,23 @@ def _settings(processes: int | None):
     return settings if processes is None else replace(settings, parse_processes=processes)
 
 
+def _parse_file(path: str, settings, spool):
+    """Run prepare_object on the file at ``path`` for the benchmark's client, into ``spool``."""
+    from datetime import UTC, datetime
+
+    from include.ingestion.documents import DocumentEncoder, Provenance
+    from include.ingestion.prepare import prepare_object
+
+    key = f"incoming/{Path(path).name}"
+    provenance = Provenance(
+        "bench-client", "cdx-bench-client", key, "v1", '"etag"', datetime.now(UTC), "bench"
+    )
+    with open(path, "rb") as body:
+        return prepare_object(
+            body, key, DocumentEncoder(provenance), spool, settings, "bench-client/"
+        )
+
+
 def run_bare(paths: list[str]) -> dict[str, Any]:
     """Parse every line with json.loads and nothing else."""
     import json as json_module
@@ -149,10 +166,6 @@ def run_pipeline(paths: list[str], spool_dir: str, processes: int | None = None)
 
     ``processes`` sets INGESTION_PARSE_PROCESSES (default: the setting's default).
     """
-    from datetime import UTC, datetime
-
-    from include.ingestion.documents import DocumentEncoder, Provenance
-    from include.ingestion.prepare import prepare_object
     from include.ingestion.spool import Spool
 
     settings = _settings(processes)
@@ -160,14 +173,8 @@ def run_pipeline(paths: list[str], spool_dir: str, processes: int | None = None)
     with MemorySampler() as memory:
         started = time.perf_counter()
         for path in paths:
-            key = f"incoming/{Path(path).name}"
-            provenance = Provenance(
-                "bench-client", "cdx-bench-client", key, "v1", '"etag"', datetime.now(UTC), "bench"
-            )
-            with open(path, "rb") as body, Spool(settings.batch_size, spool_dir) as spool:
-                prepared = prepare_object(
-                    body, key, DocumentEncoder(provenance), spool, settings, "bench-client/"
-                )
+            with Spool(settings.batch_size, spool_dir) as spool:
+                prepared = _parse_file(path, settings, spool)
                 spool.flush()
                 records += prepared.valid_records
                 bad += prepared.bad_records
@@ -192,11 +199,7 @@ def run_pipeline_with_batches(
     ``loader.write_batch`` calls before it sends the update command, so this
     times everything up to the database write.
     """
-    from datetime import UTC, datetime
-
-    from include.ingestion.documents import DocumentEncoder, Provenance
     from include.ingestion.loader import batch_statements
-    from include.ingestion.prepare import prepare_object
     from include.ingestion.spool import Spool
 
     settings = _settings(processes)
@@ -205,15 +208,9 @@ def run_pipeline_with_batches(
     with MemorySampler() as memory:
         started = time.perf_counter()
         for path in paths:
-            key = f"incoming/{Path(path).name}"
-            provenance = Provenance(
-                "bench-client", "cdx-bench-client", key, "v1", '"etag"', datetime.now(UTC), "bench"
-            )
             parse_started = time.perf_counter()
-            with open(path, "rb") as body, Spool(settings.batch_size, spool_dir) as spool:
-                prepared = prepare_object(
-                    body, key, DocumentEncoder(provenance), spool, settings, "bench-client/"
-                )
+            with Spool(settings.batch_size, spool_dir) as spool:
+                prepared = _parse_file(path, settings, spool)
                 parse_seconds += time.perf_counter() - parse_started
                 for batch in spool.read_batches():
                     operations += len(batch_statements(batch))
