@@ -23,7 +23,7 @@ Steps, in one run over the same generated export (``bench/.data/``):
 4. load the first ``--write-docs`` documents of one file into a MongoDB
    (the stand-in by default) and count the bulk writes it took.
 
-Memory is sampled every 10 ms: the RSS of the timing process, and the PSS
+Memory is sampled every 10 to 20 ms: the RSS of the timing process, and the PSS
 summed over it and its parse workers, each against its value just before
 the timed work (see ``bench.measures.MemorySampler``). CPU time counts the
 workers too. The results are printed as Markdown for ``docs/benchmarks.md``.

@@ -36,7 +36,7 @@ def format_summary(
     files: dict[str, int],
     documents: dict[str, int],
 ) -> str:
-    """Return the demo's closing summary as text; loaded and quarantined show even at 0."""
+    """Return the demo's closing summary as text, with loaded and quarantined counts even at 0."""
     files = {"loaded": 0, "quarantined": 0, **files}
     lines = [
         f"Summary for client {client_id}",

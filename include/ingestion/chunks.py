@@ -65,8 +65,8 @@ class ChunkResult:
 class FhirChunkParser:
     """Parse chunks of one FHIR NDJSON object whose file names ``resource_type``.
 
-    ``prefix`` is ``<client_id>/<dataset>/``; a record's key is the prefix
-    and its ``id``. Lines over ``max_bytes`` are bad records.
+    ``prefix`` is ``<client_id>/<dataset>/``, and a record's key is the
+    prefix followed by its ``id``. Lines over ``max_bytes`` are bad records.
     """
 
     resource_type: str
@@ -105,7 +105,7 @@ class FhirChunkParser:
         add: Callable[[str, int, bytes], None],
         bad: list[tuple[int, str, str]],
     ) -> int:
-        """Spool each valid line with ``add``, list the bad ones; return the valid count.
+        """Spool each valid line with ``add``, list the bad ones in ``bad``, return the valid count.
 
         This is the hot loop of large exports, so it stays flat and binds
         what it calls to local names.
@@ -172,7 +172,7 @@ def iter_line_chunks(
     parser, which reports it the same way.
     """
     buffer = b""
-    line_no = 1  # the number of the line that the buffer begins
+    line_no = 1  # number of the buffer's first line
     skipping = False
     while block := stream.read(READ_BYTES):
         if skipping:

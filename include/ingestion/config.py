@@ -40,7 +40,7 @@ def default_parse_processes() -> int:
     """Return the default number of processes parsing one large object: the cores, up to 4.
 
     The cores are those this process may run on, which a container's CPU
-    set can limit. A CPU quota does not show here; set
+    set can limit. A CPU quota does not show here, so set
     INGESTION_PARSE_PROCESSES to match one.
     """
     if hasattr(os, "sched_getaffinity"):

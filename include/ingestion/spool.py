@@ -42,8 +42,8 @@ DEFAULT_MAX_BATCH_BYTES = 16 * 1024 * 1024
 class SpoolBatch:
     """One batch read back from the spool: the source lines and the statements' BSON.
 
-    The statements are views of one buffer holding the whole batch, so a
-    batch is in memory once.
+    The statements are views of one buffer that contains the whole batch,
+    so a batch is in memory once.
     """
 
     lines: list[int]
@@ -57,7 +57,7 @@ class BatchWriter:
     later line wins) and is counted in ``duplicates``. ``batches`` lists
     the ``(start, end)`` file positions of the batches written so far. The
     spool uses one writer for its own file, and each parse worker one for
-    the file it was given, which the writer must be the only one to write.
+    the file it was given. No other writer may write to that file.
     """
 
     def __init__(self, file: IO[bytes], batch_size: int, max_batch_bytes: int):
@@ -66,7 +66,7 @@ class BatchWriter:
         self._max_batch_bytes = max_batch_bytes
         self._position = file.seek(0, os.SEEK_END)
         self._start = self._position  # where the current batch begins
-        # key -> (line, start, end) counted from _start; the dict keeps each
+        # key -> (line, start, end) counted from _start. The dict keeps each
         # key's first position and its latest statement.
         self._pending: dict[str, tuple[int, int, int]] = {}
         self.batches: list[tuple[int, int]] = []
@@ -90,7 +90,7 @@ class BatchWriter:
             self.flush()
 
     def flush(self) -> bool:
-        """Write the current batch's index, if it has statements; return whether it had."""
+        """Close the current batch by writing its index; return False if it was empty."""
         pending = self._pending
         if not pending:
             return False
@@ -109,9 +109,12 @@ class BatchWriter:
         return True
 
     def append(self, data: bytes) -> int:
-        """Write ``data`` outside any batch; return its position. The batch must be flushed."""
+        """Write ``data`` outside any batch and return its position.
+
+        The current batch must be closed (see :meth:`flush`) first.
+        """
         if self._pending:
-            raise RuntimeError("flush the current batch before appending other data")
+            raise RuntimeError("cannot append data while a batch is open: call flush() first")
         position = self._position
         self._file.write(data)
         self._position += len(data)
@@ -174,7 +177,7 @@ class Spool:
         return len(self._index)
 
     def new_file(self) -> tuple[int, IO[bytes]]:
-        """Create another spool file; return its number and the open file."""
+        """Create another spool file and return its number and the open file."""
         file = tempfile.TemporaryFile(
             prefix="cdx-ingest-", dir=self._directory, buffering=_FILE_BUFFER_BYTES
         )

@@ -62,7 +62,7 @@ def parse_chunks(
     processes: int,
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
 ) -> Iterator[ChunkResult]:
-    """Parse ``stream`` into ``spool``'s files; yield each chunk's result in order.
+    """Parse ``stream`` into ``spool``'s files and yield each chunk's result in order.
 
     The caller records the results' batches in the spool and their bad
     records in the error report.
@@ -120,7 +120,8 @@ def _parse_in_workers(
     chunks: Iterator[Chunk], parser: FhirChunkParser, spool: Spool, processes: int
 ) -> Iterator[ChunkResult]:
     workers = _Workers(parser, spool, processes)
-    # Per chunk sent: the worker that has it; per long line: its result.
+    # For each chunk sent, the number of the worker parsing it. For each long
+    # line, its result.
     waiting: deque[int | ChunkResult] = deque()
     limit = processes * CHUNKS_IN_FLIGHT_PER_WORKER
     turn = 0
@@ -148,6 +149,8 @@ class _Workers:
 
     def __init__(self, parser: FhirChunkParser, spool: Spool, processes: int):
         context = multiprocessing.get_context("fork")
+        provenance = parser.provenance
+        self._object = f"s3://{provenance.bucket}/{provenance.key} version {provenance.version_id}"
         self._files: list[tuple[int, IO[bytes]]] = []
         self._pipes: list[Connection] = []
         self._processes: list[multiprocessing.process.BaseProcess] = []
@@ -201,7 +204,7 @@ class _Workers:
         except (EOFError, ConnectionResetError):
             raise self._died(item) from None
         if status != "ok":
-            raise RuntimeError(f"parse worker {item} failed: {payload}")
+            raise RuntimeError(f"parse worker {item} failed: {payload} ({self._object})")
         number, file = self._files[item]
         payload.file_number = number
         payload.processes = processes
@@ -214,7 +217,9 @@ class _Workers:
     def _died(self, worker: int) -> RuntimeError:
         process = self._processes[worker]
         process.join(1)
-        return RuntimeError(f"parse worker {worker} exited with code {process.exitcode}")
+        return RuntimeError(
+            f"parse worker {worker} exited with code {process.exitcode} ({self._object})"
+        )
 
     def stop(self) -> None:
         """Tell every worker to finish, and wait for it."""

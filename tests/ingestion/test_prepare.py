@@ -42,6 +42,17 @@ def _prepare(name: str, data: bytes, settings: IngestionSettings | None = None):
     return prepared, documents
 
 
+def _prepare_condition_lines(lines: list[bytes]):
+    """Parse ``lines`` as Condition NDJSON, accepting any share of bad records.
+
+    Return the prepared file, the stored documents and ``{line: reason}``.
+    """
+    settings = IngestionSettings(max_bad_share=1.0)
+    prepared, documents = _prepare("Condition.000.ndjson", b"\n".join(lines), settings)
+    errors = {error["line"]: error["reason"] for error in prepared.report.errors}
+    return prepared, documents, errors
+
+
 def test_fhir_file_documents_and_provenance():
     data = fhir_export()["Patient.000.ndjson"]
     prepared, documents = _prepare("Patient.000.ndjson", data)
@@ -76,9 +87,7 @@ def test_bad_records_listed_with_lines():
         b'{"resourceType": "Condition", "id": "c3", "n": 123456789012345678901234567890}',
         b'{"resourceType": "Condition", "id": "c4"}',
     ]
-    settings = IngestionSettings(max_bad_share=1.0)
-    prepared, documents = _prepare("Condition.000.ndjson", b"\n".join(lines), settings)
-    errors = {error["line"]: error["reason"] for error in prepared.report.errors}
+    prepared, documents, errors = _prepare_condition_lines(lines)
     assert errors == {
         3: report.INVALID_JSON,
         4: report.WRONG_RESOURCE_TYPE,
@@ -188,9 +197,7 @@ def test_fhir_lines_keep_json_semantics():
         b'{"resourceType": "Condition", "id": "bad", }',
         b'{"resourceType": "Condition", "id": "sur", "text": "\\ud800"}',
     ]
-    settings = IngestionSettings(max_bad_share=1.0)
-    prepared, documents = _prepare("Condition.000.ndjson", b"\n".join(lines), settings)
-    errors = {error["line"]: error["reason"] for error in prepared.report.errors}
+    prepared, documents, errors = _prepare_condition_lines(lines)
     assert errors == {
         1: report.UNSTORABLE,
         2: report.UNSTORABLE,

@@ -110,7 +110,7 @@ def test_rejecting_line_in_later_chunk(worker_pids):
 
 def test_truncated_gzip_stops_workers(worker_pids):
     lines = [_patient(number, name="n" * 900) for number in range(1, 5001)]
-    data = gzip.compress(b"".join(lines))  # about 5 MB, so several reads and chunks
+    data = gzip.compress(b"".join(lines))  # About 5 MB decompressed, so several reads and chunks.
     prepared, _, _ = _prepare(data[: len(data) // 2], 2, name="Patient.000.ndjson.gz")
     assert prepared.decision == QUARANTINE
     assert prepared.reason == CORRUPT_GZIP
